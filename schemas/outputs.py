@@ -1,0 +1,78 @@
+"""Facts the pipeline derives or receives besides engagement events.
+
+Tier transitions and spam flags are written by the worker; moderation
+decisions come from people through the gateway. Pure data, no I/O.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from schemas.events import Id
+
+
+class Tier(StrEnum):
+    LURKER = "lurker"
+    CURATOR = "curator"
+    CREATOR = "creator"
+    AMBASSADOR = "ambassador"
+
+
+class TierChange(BaseModel):
+    """One member moved from one tier to another at a point of event time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    community_id: str
+    member_id: str
+    from_tier: Tier
+    to_tier: Tier
+    at: AwareDatetime
+    creation: float
+    curation: float
+    received: float
+
+
+class SpamStatus(StrEnum):
+    NONE = "none"
+    FLAGGED = "flagged"
+    CONFIRMED = "confirmed"
+    CLEARED = "cleared"
+
+
+class SpamFlag(BaseModel):
+    """The pipeline's judgement that a profile behaves like spam, with its reasons."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    community_id: str
+    member_id: str
+    flagged_at: AwareDatetime
+    score: float
+    reasons: list[str]
+    status: SpamStatus
+    event_id: str
+
+
+class ModerationAction(StrEnum):
+    CONFIRM = "confirm"
+    CLEAR = "clear"
+
+
+class ModerationDecision(BaseModel):
+    """A person's decision on a spam flag: itself an event, replayed like any other."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    community_id: Id
+    member_id: Id
+    action: ModerationAction
+    moderator: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    reason: Annotated[str, StringConstraints(max_length=2000)] = ""
+    decided_at: AwareDatetime
+    decision_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        default=None, description="Idempotency key; the gateway assigns one when absent."
+    )

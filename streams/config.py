@@ -1,0 +1,95 @@
+"""Configuration, read once from `ENGAGE_*` variables (and CLI flags) and passed down.
+
+Nothing else in the code base reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+TOPIC_EVENTS = "engagement.events"
+TOPIC_DLQ = "engagement.dlq"
+TOPIC_TIER_CHANGES = "engagement.tier-changes"
+TOPIC_SPAM_FLAGS = "engagement.spam-flags"
+TOPIC_MODERATION = "engagement.moderation"
+
+
+def _env_name(name: str) -> str:
+    return "ENGAGE_" + name.upper()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the pipeline; each field `x` is read from `ENGAGE_X`."""
+
+    data_dir: str = ".engage-data"
+    kafka_port: int = 9092
+    kafka_bootstrap: str = ""  # default: 127.0.0.1:{kafka_port}
+    partitions: int = 8
+    clickhouse_dsn: str = ""  # default: chdb://{data_dir}/clickhouse
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    worker_host: str = "127.0.0.1"
+    worker_port: int = 6066
+    app_id: str = "engage-worker"
+    batch_size: int = 10_000
+    flush_seconds: float = 1.0
+    max_request_bytes: int = 1 << 20
+    max_batch_events: int = 1000
+    stall_seconds: float = 120.0
+    sink_max_retry_seconds: float = 30.0
+    webhook_secrets_file: str = ""
+    pseudonymize_key: str = ""
+    community_granularity: str = "platform"  # or "channel": finer communities (Slack channel, Discourse category)
+    scoring_half_life_days: float = 14.0
+    scoring_lateness_days: float = 7.0
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(_env_name(f.name))
+            if raw is None or raw == "":
+                continue
+            kind = type(getattr(cls(), f.name))
+            try:
+                values[f.name] = kind(raw)
+            except ValueError as exc:
+                raise SystemExit(f"{_env_name(f.name)}={raw!r} is not a valid {kind.__name__}: {exc}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        extra = {k: v for k, v in env.items() if k.startswith("ENGAGE_WEBHOOK_SECRET_")}
+        return cls(**values, extra=extra)  # type: ignore[arg-type]
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    @property
+    def dsn(self) -> str:
+        return self.clickhouse_dsn or f"chdb://{self.data_path / 'clickhouse'}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn.startswith("chdb:")
+
+    @property
+    def worker_url(self) -> str:
+        return f"http://{self.worker_host}:{self.worker_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.gateway_host}:{self.gateway_port}"

@@ -1,0 +1,58 @@
+"""The worker's compact, validated view of one canonical event.
+
+The scoring and spam cores take `EventRecord`s: a NamedTuple of plain values
+(times as float Unix seconds) so the hot path touches no pydantic objects.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from schemas.events import CanonicalEvent
+
+# Small integer codes keep per-member state compact.
+TYPE_CODES = {"join": 0, "like": 1, "share": 2, "comment": 3}
+ROLE_CODES = {"member": 0, "owner": 1, "moderator": 2, "bot": 3}
+JOIN_SOURCE_CODES = {None: 0, "invite": 1, "organic": 2, "promotion": 3, "import": 4}
+TYPE_NAMES = {v: k for k, v in TYPE_CODES.items()}
+ROLE_NAMES = {v: k for k, v in ROLE_CODES.items()}
+JOIN_SOURCE_NAMES = {v: (k or "") for k, v in JOIN_SOURCE_CODES.items()}
+
+JOIN, LIKE, SHARE, COMMENT = 0, 1, 2, 3
+MEMBER, OWNER, MODERATOR, BOT = 0, 1, 2, 3
+
+
+class EventRecord(NamedTuple):
+    event_id: str
+    type: int  # TYPE_CODES
+    community_id: str
+    member_id: str
+    ts: float  # occurred_at, Unix seconds (event time)
+    role: int  # ROLE_CODES
+    target_id: str | None
+    target_author_id: str | None
+    join_source: int  # JOIN_SOURCE_CODES, 0 when not a join
+    fingerprint: int | None  # 64-bit simhash of a comment's text
+    link_count: int
+
+
+def from_canonical(event: CanonicalEvent) -> EventRecord:
+    """The record for a validated canonical event."""
+    return EventRecord(
+        event.event_id,
+        TYPE_CODES[event.type.value],
+        event.community_id,
+        event.member_id,
+        event.occurred_at.timestamp(),
+        ROLE_CODES[event.actor_role.value],
+        event.target_id,
+        event.target_author_id,
+        JOIN_SOURCE_CODES[event.join_source.value if event.join_source else None],
+        event.content_fingerprint,
+        event.link_count,
+    )
+
+
+def is_staff(role: int) -> bool:
+    """Owners, moderators and bots are tracked but left out of ranks and counts."""
+    return role != MEMBER
