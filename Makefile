@@ -1,0 +1,61 @@
+# One obvious way to run things: `make run` and `make test`.
+# Both install what they need first: Python packages into .venv, Kafka's jars
+# into Maven's local repository, and (for tests) Debian's prometheus and
+# docker-compose packages.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT_PACKAGES := prometheus docker-compose
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run demo test test-unit test-e2e lint install system-deps kafka-jars clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "python3 (3.11+) not found: install it (apt-get install -y python3 python3-venv)"; exit 3; }
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+kafka-jars:
+	@command -v java >/dev/null || { echo "java not found: install a JDK 17+ (apt-get install -y openjdk-17-jre-headless)"; exit 3; }
+	@command -v mvn >/dev/null || { echo "mvn not found: install Maven (apt-get install -y maven)"; exit 3; }
+	@bash deploy/local/kafka.sh install
+
+# promtool and prometheus (alert rule tests, the real-server test) and
+# docker-compose (validates docker-compose.yml) come from Debian's packages.
+system-deps:
+	@missing=""; \
+	command -v promtool >/dev/null && command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: $(STAMP) kafka-jars
+	$(BIN)/engage run
+
+demo: $(STAMP) kafka-jars
+	$(BIN)/engage demo
+
+test: $(STAMP) kafka-jars system-deps
+	$(BIN)/pytest -q
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -q -m "not e2e"
+
+test-e2e: $(STAMP) kafka-jars system-deps
+	$(BIN)/pytest -q -m e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check schemas streams sinks tests deploy
+	$(BIN)/mypy
+
+clean:
+	rm -rf .engage-data .pytest_cache .mypy_cache .ruff_cache

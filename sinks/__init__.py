@@ -1,0 +1,1 @@
+"""ClickHouse: connections, numbered DDL migrations and the batching writer. Nothing else writes DDL."""

@@ -1,0 +1,82 @@
+"""Stores row batches in ClickHouse, retrying with exponential backoff and jitter.
+
+While ClickHouse refuses writes, `write` does not return: the caller (the worker's
+agent) stops taking messages, Kafka keeps them, and nothing is buffered without
+bound. Offsets are acknowledged by the caller only after `write` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from streams import metrics
+
+log = logging.getLogger(__name__)
+
+
+class Inserter(Protocol):
+    def insert(self, table: str, data: Sequence[Sequence[Any]], column_names: Sequence[str]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Backoff:
+    first_s: float = 0.1
+    max_s: float = 30.0
+    factor: float = 2.0
+
+    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """Full jitter: uniform in [0, min(max, first * factor**attempt)]."""
+        return rand() * min(self.max_s, self.first_s * self.factor**attempt)
+
+
+class BatchWriter:
+    """Writes whole batches; each table's rows go in one INSERT."""
+
+    def __init__(
+        self,
+        client_factory: Callable[[], Inserter],
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self._factory = client_factory
+        self._client: Inserter | None = None
+        self._backoff = backoff or Backoff()
+        self._sleep = sleep
+        self._should_stop = should_stop
+
+    def write(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+        """Store `rows` in `engagement.<table>`; retry until stored. Returns the attempts used."""
+        if not rows:
+            return 0
+        attempt = 0
+        started = time.perf_counter()
+        while True:
+            try:
+                if self._client is None:
+                    self._client = self._factory()
+                self._client.insert(f"engagement.{table}", rows, column_names=columns)
+                break
+            except Exception as exc:
+                metrics.SINK_ERRORS.labels(table).inc()
+                metrics.SINK_PAUSED.set(1)
+                if self._should_stop():
+                    raise
+                delay = self._backoff.delay(attempt)
+                log.warning(
+                    "ClickHouse write to %s failed (attempt %d: %s); consumption paused, retrying in %.2fs",
+                    table, attempt + 1, exc, delay,
+                )
+                attempt += 1
+                metrics.SINK_RETRIES.labels(table).inc()
+                self._sleep(delay)
+        metrics.SINK_PAUSED.set(0)
+        metrics.SINK_ROWS.labels(table).inc(len(rows))
+        metrics.SINK_FLUSH_DURATION.labels(table).observe(time.perf_counter() - started)
+        metrics.mark_flush(table)
+        return attempt + 1

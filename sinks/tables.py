@@ -1,0 +1,47 @@
+"""Column lists of the base tables and the row builders that fill them.
+
+Kept next to the DDL they mirror (sinks/migrations/0001_base_tables.sql).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.event_record import JOIN_SOURCE_NAMES, ROLE_NAMES, TYPE_NAMES, EventRecord
+
+EVENTS_COLUMNS = (
+    "event_id", "type", "community_id", "member_id", "occurred_at", "source", "actor_role",
+    "target_id", "target_author_id", "join_source", "content_fingerprint", "link_count",
+    "ingested_at", "kafka_partition", "kafka_offset",
+)
+MEMBER_STATE_COLUMNS = (
+    "community_id", "member_id", "tier", "creation", "curation", "received", "as_of", "first_seen",
+    "last_active", "events_counted", "join_source", "actor_role", "spam_status", "version",
+)
+TIER_CHANGES_COLUMNS = (
+    "community_id", "member_id", "from_tier", "to_tier", "at", "creation", "curation", "received", "seq",
+)
+COMMUNITY_STATE_COLUMNS = (
+    "community_id", "as_of", "members", "lurkers", "curators", "creators", "ambassadors",
+    "active_creators", "top1_creation_share", "top20_creation_share", "flagged_members", "version",
+)
+SPAM_FLAGS_COLUMNS = (
+    "community_id", "member_id", "flagged_at", "score", "reasons", "status", "event_id",
+    "decided_by", "decided_at", "version",
+)
+MODERATION_COLUMNS = (
+    "decision_id", "community_id", "member_id", "action", "moderator", "reason", "decided_at", "ingested_at",
+)
+
+
+def ts(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def event_row(rec: EventRecord, source: str, ingested_at: datetime, partition: int, offset: int) -> list[Any]:
+    return [
+        rec.event_id, TYPE_NAMES[rec.type], rec.community_id, rec.member_id, ts(rec.ts), source,
+        ROLE_NAMES[rec.role], rec.target_id, rec.target_author_id, JOIN_SOURCE_NAMES[rec.join_source],
+        rec.fingerprint, rec.link_count, ingested_at, partition, offset,
+    ]

@@ -1,0 +1,111 @@
+"""`engage`: one obvious way to run every part of the pipeline.
+
+Flags override `ENGAGE_*` variables, which override the defaults in streams/config.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from streams.config import Settings
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where things are (flags override ENGAGE_* variables)")
+    g.add_argument("--data-dir", help="data directory (ENGAGE_DATA_DIR, default ./.engage-data)")
+    g.add_argument("--kafka-port", type=int, help="local Kafka port (ENGAGE_KAFKA_PORT, default 9092)")
+    g.add_argument("--bootstrap", dest="kafka_bootstrap", help="Kafka bootstrap servers (ENGAGE_KAFKA_BOOTSTRAP)")
+    g.add_argument("--dsn", dest="clickhouse_dsn", help="ClickHouse DSN (ENGAGE_CLICKHOUSE_DSN, default chdb://DATA/clickhouse)")
+    g.add_argument("--gateway-port", type=int, help="gateway HTTP port (ENGAGE_GATEWAY_PORT, default 8080)")
+    g.add_argument("--worker-port", type=int, help="worker HTTP port (ENGAGE_WORKER_PORT, default 6066)")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    keys = ("data_dir", "kafka_port", "kafka_bootstrap", "clickhouse_dsn", "gateway_port", "worker_port")
+    return Settings.from_env(**{k: getattr(args, k, None) for k in keys})
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="engage", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="the whole local stack, with a synthetic demo feed; Ctrl-C stops it")
+    run.add_argument("--no-demo", action="store_true", help="start the stack without the synthetic feed")
+    run.add_argument("--rate", type=float, default=200.0, help="demo feed, events per second (default 200)")
+    _common(run)
+
+    demo = sub.add_parser("demo", help="feed a synthetic community, wait until stored, print a summary")
+    demo.add_argument("--events", type=int, default=5000, help="about how many events (default 5000)")
+    demo.add_argument("--seed", type=int, default=7)
+    _common(demo)
+
+    replay = sub.add_parser("replay", help="send a JSON Lines file of canonical events through Kafka")
+    replay.add_argument("file", help="JSON Lines, one canonical event per line ('-' for stdin)")
+    _common(replay)
+
+    mig = sub.add_parser("migrate", help="apply ClickHouse migrations (idempotent)")
+    _common(mig)
+
+    q = sub.add_parser("query", help="run read-only SQL on the configured ClickHouse")
+    q.add_argument("sql")
+    q.add_argument("--format", default="PrettyCompactMonoBlock", help="any ClickHouse output format")
+    _common(q)
+
+    gw = sub.add_parser("gateway", help="serve the HTTP gateway")
+    _common(gw)
+    wk = sub.add_parser("worker", help="run the Faust worker")
+    wk.add_argument("--loglevel", default="warning")
+    _common(wk)
+    tp = sub.add_parser("topics", help="create the pipeline's Kafka topics (idempotent)")
+    _common(tp)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = settings_from(args)
+    cmd = args.command
+    if cmd == "worker":
+        from streams.worker import run_worker
+
+        sys.argv = [sys.argv[0]]  # Faust's worker reads argv; it must see none of ours
+        run_worker(settings, loglevel=args.loglevel)
+        return 0
+    if cmd == "gateway":
+        from streams.gateway import run_gateway
+
+        run_gateway(settings)
+        return 0
+    if cmd == "topics":
+        from streams.topics import ensure_topics
+
+        created = ensure_topics(settings)
+        print("created: " + (", ".join(created) if created else "nothing (all exist)"))
+        return 0
+    if cmd == "migrate":
+        from streams.commands import migrate_command
+
+        return migrate_command(settings)
+    if cmd == "query":
+        from streams.commands import query_command
+
+        return query_command(settings, args.sql, args.format)
+    if cmd == "replay":
+        from streams.commands import replay_command
+
+        return replay_command(settings, args.file)
+    if cmd == "run":
+        from streams.commands import run_command
+
+        return run_command(settings, demo=not args.no_demo, rate=args.rate)
+    if cmd == "demo":
+        from streams.commands import demo_command
+
+        return demo_command(settings, events=args.events, seed=args.seed)
+    raise AssertionError(cmd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

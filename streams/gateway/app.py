@@ -1,0 +1,247 @@
+"""The HTTP gateway: verify and validate, then produce canonical events to Kafka.
+
+Endpoints: `POST /v1/events` (canonical events, one or an array), `POST
+/webhooks/{platform}`, `POST /v1/moderation`, `GET /healthz`, `GET /readyz`,
+`GET /metrics`, `GET /openapi.json`. Every refusal says what, where and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import TypeAdapter, ValidationError
+
+from schemas.events import CanonicalEvent, FieldError, format_location
+from schemas.outputs import ModerationDecision
+from streams import metrics
+from streams.config import TOPIC_EVENTS, TOPIC_MODERATION, Settings
+from streams.gateway.openapi import openapi_document
+from streams.gateway.producer import EventProducer, KafkaUnavailable
+from streams.webhooks import Accepted, Handshake, Ignored, Rejected, WebhookConfig, handle_webhook
+
+log = logging.getLogger(__name__)
+
+_ONE = TypeAdapter(CanonicalEvent)
+_MANY = TypeAdapter(list[CanonicalEvent])
+_MODERATION = TypeAdapter(ModerationDecision)
+PLATFORMS = ("slack", "discourse", "github", "bettermode")
+JSON_TYPES = ("application/json", "text/json", "application/x-ndjson", "")
+
+Readiness = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+def problem(status: int, error: str, message: str, errors: Sequence[FieldError] = (), **extra: Any) -> web.Response:
+    body: dict[str, Any] = {"error": error, "message": message}
+    if errors:
+        body["errors"] = [e.model_dump() for e in errors]
+    body.update(extra)
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return web.json_response(body, status=status, headers=headers, dumps=lambda o: orjson.dumps(o).decode())
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    return [
+        FieldError(path=format_location(tuple(e["loc"]), prefix), message=e["msg"], kind=e["type"])
+        for e in exc.errors(include_url=False)
+    ]
+
+
+class Gateway:
+    def __init__(self, settings: Settings, producer: EventProducer, clickhouse_ready: Readiness) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.clickhouse_ready = clickhouse_ready
+        self.webhooks = WebhookConfig.from_settings(settings)
+
+    async def _read_body(self, request: web.Request, platform: str) -> bytes | web.Response:
+        limit = self.settings.max_request_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return self._too_large(platform)
+        body = await request.content.read(limit + 1)
+        if len(body) > limit:
+            return self._too_large(platform)
+        return body
+
+    def _too_large(self, platform: str) -> web.Response:
+        metrics.EVENTS_REJECTED.labels(platform, "too_large").inc()
+        metrics.GATEWAY_DELIVERIES.labels(platform, "rejected").inc()
+        return problem(413, "too_large", f"request body over {self.settings.max_request_bytes} bytes; split it")
+
+    async def _produce(self, platform: str, events: Sequence[CanonicalEvent]) -> web.Response | None:
+        messages = [(e.community_id.encode(), e.model_dump_json(exclude_none=True).encode()) for e in events]
+        try:
+            await self.producer.send_all(TOPIC_EVENTS, messages)
+        except KafkaUnavailable as exc:
+            metrics.EVENTS_REJECTED.labels(platform, "kafka_unavailable").inc()
+            metrics.GATEWAY_DELIVERIES.labels(platform, "unavailable").inc()
+            log.warning("Kafka unavailable: %s", exc)
+            return problem(503, "kafka_unavailable", "Kafka cannot take events right now; retry later")
+        metrics.EVENTS_PRODUCED.labels(platform).inc(len(events))
+        return None
+
+    async def post_events(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        try:
+            return await self._post_events(request)
+        finally:
+            metrics.GATEWAY_LATENCY.labels("canonical").observe(time.perf_counter() - started)
+
+    async def _post_events(self, request: web.Request) -> web.Response:
+        platform = "canonical"
+        body = await self._read_body(request, platform)
+        if isinstance(body, web.Response):
+            return body
+        ctype = request.content_type if request.headers.get("Content-Type") else ""
+        try:
+            if ctype not in JSON_TYPES:
+                raise ValueError(f"Content-Type {ctype!r} is not application/json")
+            parsed = orjson.loads(body)
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            metrics.EVENTS_REJECTED.labels(platform, "not_json").inc()
+            metrics.GATEWAY_DELIVERIES.labels(platform, "rejected").inc()
+            return problem(415, "not_json", f"send UTF-8 JSON (one event or an array): {exc}")
+        if isinstance(parsed, list):
+            if len(parsed) > self.settings.max_batch_events:
+                metrics.EVENTS_REJECTED.labels(platform, "too_large").inc()
+                metrics.GATEWAY_DELIVERIES.labels(platform, "rejected").inc()
+                return problem(
+                    413, "too_many_events",
+                    f"{len(parsed)} events in one request; at most {self.settings.max_batch_events}",
+                )
+            count = len(parsed)
+        else:
+            count = 1
+        metrics.EVENTS_RECEIVED.labels(platform).inc(count)
+        try:
+            events = _MANY.validate_json(body) if isinstance(parsed, list) else [_ONE.validate_json(body)]
+        except ValidationError as exc:
+            metrics.EVENTS_REJECTED.labels(platform, "invalid").inc(count)
+            metrics.GATEWAY_DELIVERIES.labels(platform, "rejected").inc()
+            errors = field_errors(exc)
+            return problem(
+                422, "invalid", f"{len(errors)} problem(s); nothing from this request was accepted", errors
+            )
+        if not events:
+            metrics.GATEWAY_DELIVERIES.labels(platform, "accepted").inc()
+            return web.json_response({"accepted": 0}, status=202)
+        failure = await self._produce(platform, events)
+        if failure is not None:
+            return failure
+        metrics.GATEWAY_DELIVERIES.labels(platform, "accepted").inc()
+        return web.json_response({"accepted": len(events)}, status=202)
+
+    async def post_webhook(self, request: web.Request) -> web.StreamResponse:
+        platform = request.match_info["platform"]
+        label = platform if platform in PLATFORMS else "unknown"
+        started = time.perf_counter()
+        try:
+            return await self._post_webhook(request, platform, label)
+        finally:
+            metrics.GATEWAY_LATENCY.labels(label).observe(time.perf_counter() - started)
+
+    async def _post_webhook(self, request: web.Request, platform: str, label: str) -> web.Response:
+        if platform not in PLATFORMS:
+            return problem(404, "unknown_platform", f"no webhook adapter for {platform!r}; use one of {PLATFORMS}")
+        body = await self._read_body(request, label)
+        if isinstance(body, web.Response):
+            return body
+        result = handle_webhook(platform, dict(request.headers), body, time.time(), self.webhooks)
+        if isinstance(result, Rejected):
+            metrics.EVENTS_REJECTED.labels(label, result.reason).inc()
+            metrics.GATEWAY_DELIVERIES.labels(label, "rejected").inc()
+            errors = [FieldError(path=result.path, message=result.reason, kind=result.reason)] if result.path else []
+            return problem(result.status, result.reason, result.detail or result.reason, errors)
+        if isinstance(result, Handshake):
+            metrics.GATEWAY_DELIVERIES.labels(label, "handshake").inc()
+            return web.Response(status=result.status, body=result.body, content_type=result.content_type)
+        if isinstance(result, Ignored):
+            metrics.GATEWAY_IGNORED.labels(label).inc()
+            metrics.GATEWAY_DELIVERIES.labels(label, "ignored").inc()
+            return web.json_response({"ignored": result.reason}, status=200)
+        assert isinstance(result, Accepted)
+        metrics.EVENTS_RECEIVED.labels(label).inc(len(result.events))
+        if result.events:
+            failure = await self._produce(label, result.events)
+            if failure is not None:
+                return failure
+        metrics.GATEWAY_DELIVERIES.labels(label, "accepted").inc()
+        return web.json_response({"accepted": len(result.events)}, status=200)
+
+    async def post_moderation(self, request: web.Request) -> web.Response:
+        platform = "moderation"
+        body = await self._read_body(request, platform)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            metrics.EVENTS_REJECTED.labels(platform, "not_json").inc()
+            return problem(415, "not_json", f"send a JSON object: {exc}")
+        try:
+            decision = _MODERATION.validate_json(body)
+        except ValidationError as exc:
+            metrics.EVENTS_REJECTED.labels(platform, "invalid").inc()
+            errors = field_errors(exc)
+            return problem(422, "invalid", f"{len(errors)} problem(s) in the decision", errors)
+        if decision.decision_id is None:
+            # Deterministic, so a client retrying the same decision does not make a second one.
+            key = "|".join(
+                [decision.community_id, decision.member_id, decision.action.value, decision.moderator,
+                 decision.decided_at.isoformat()]
+            )
+            decision = decision.model_copy(update={"decision_id": hashlib.sha256(key.encode()).hexdigest()[:32]})
+        try:
+            await self.producer.send_all(
+                TOPIC_MODERATION, [(decision.community_id.encode(), decision.model_dump_json().encode())]
+            )
+        except KafkaUnavailable:
+            metrics.EVENTS_REJECTED.labels(platform, "kafka_unavailable").inc()
+            return problem(503, "kafka_unavailable", "Kafka cannot take the decision right now; retry later")
+        metrics.GATEWAY_DELIVERIES.labels(platform, "accepted").inc()
+        return web.json_response({"accepted": 1, "decision_id": decision.decision_id}, status=202)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        (k_ok, k_why), (c_ok, c_why) = await asyncio.gather(self.producer.ready(), self.clickhouse_ready())
+        body = {"ok": k_ok and c_ok, "kafka": k_why, "clickhouse": c_why}
+        return web.json_response(body, status=200 if k_ok and c_ok else 503)
+
+    async def metrics_page(self, request: web.Request) -> web.Response:
+        resp = web.Response(body=generate_latest())
+        resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return resp
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
+
+
+def build_app(settings: Settings, producer: EventProducer, clickhouse_ready: Readiness) -> web.Application:
+    gw = Gateway(settings, producer, clickhouse_ready)
+    app = web.Application(client_max_size=settings.max_request_bytes + 1024)
+    app.add_routes(
+        [
+            web.post("/v1/events", gw.post_events),
+            web.post("/webhooks/{platform}", gw.post_webhook),
+            web.post("/v1/moderation", gw.post_moderation),
+            web.get("/healthz", gw.healthz),
+            web.get("/readyz", gw.readyz),
+            web.get("/metrics", gw.metrics_page),
+            web.get("/openapi.json", gw.openapi),
+        ]
+    )
+
+    async def _close(_: web.Application) -> None:
+        await producer.close()
+
+    app.on_cleanup.append(_close)
+    return app

@@ -1,0 +1,194 @@
+"""The Faust worker: consumes `engagement.events`, stores batches in ClickHouse.
+
+The agent is thin: take a batch, let `BatchProcessor` turn it into rows and
+dead letters, send the dead letters, store the rows (off the event loop, since
+chDB has no async client), then let `take()` acknowledge the batch. Offsets are
+therefore committed only after ClickHouse accepted the rows.
+
+In embedded mode this process owns the chDB store, so it also serves read-only
+SQL over HTTP (`POST /v1/sql`) for `engage query` and analysts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from prometheus_client import REGISTRY
+
+from sinks.batch_writer import BatchWriter
+from sinks.clickhouse import connect, read_only_sql
+from sinks.migrate import migrate
+from streams import metrics
+from streams.batch_processor import BatchProcessor, Incoming
+from streams.config import TOPIC_DLQ, TOPIC_EVENTS, Settings
+from streams.embedded_sql import write_owner_file
+from streams.stall import StallDetector
+
+log = logging.getLogger(__name__)
+
+
+class ClickHouseAccess:
+    """One ClickHouse client shared by the writer and the SQL endpoint, used one call at a time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.dsn = settings.dsn
+        self.lock = threading.Lock()
+        self._client: Any = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = connect(self.dsn)
+        return self._client
+
+    def insert(self, table: str, data: Any, column_names: Any) -> Any:
+        with self.lock:
+            return self.client().insert(table, data, column_names=column_names)
+
+    def raw_query(self, sql: str, fmt: str) -> bytes:
+        with self.lock:
+            result = self.client().raw_query(read_only_sql(sql), fmt=fmt)
+            return bytes(result)
+
+    def migrate(self) -> list[str]:
+        with self.lock:
+            return migrate(self.client())
+
+
+def create_app(settings: Settings) -> faust.App:
+    (settings.data_path / "faust").mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap}",
+        store="memory://",
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_bind=settings.worker_host,
+        web_host=settings.worker_host,
+        web_port=settings.worker_port,
+        web_in_thread=False,
+        datadir=str(settings.data_path / "faust"),
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+    )
+    events_topic = app.topic(TOPIC_EVENTS, value_type=bytes, key_type=bytes, partitions=settings.partitions)
+    dlq_topic = app.topic(TOPIC_DLQ, value_type=bytes, key_type=bytes, partitions=1)
+
+    ch = ClickHouseAccess(settings)
+    stopping = threading.Event()
+    writer = BatchWriter(lambda: ch, should_stop=stopping.is_set)
+    processor = BatchProcessor(writer)
+    stall = StallDetector(settings.stall_seconds)
+    setup_prometheus_sensors(app, pattern="/metrics", registry=REGISTRY, name_prefix="faust")
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def _migrate_on_start() -> None:
+        applied = await asyncio.to_thread(ch.migrate)
+        if applied:
+            log.info("applied ClickHouse migrations: %s", ", ".join(applied))
+        if settings.embedded:
+            write_owner_file(settings, os.getpid())
+
+    @app.agent(events_topic)  # type: ignore[untyped-decorator]
+    async def process_events(stream: Any) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=settings.flush_seconds):
+            incoming = [
+                Incoming(e.message.value, e.message.partition, e.message.offset, e.message.timestamp)
+                for e in batch
+            ]
+            metrics.BATCH_SIZE.observe(len(incoming))
+            prepared = processor.prepare(incoming)
+            for dl in prepared.dead_letters:
+                fut = await dlq_topic.send(
+                    value=dl.value,
+                    headers=[
+                        ("reason", dl.reason.encode()),
+                        ("error", dl.detail.encode()[:4000]),
+                        ("source_topic", TOPIC_EVENTS.encode()),
+                        ("source_partition", str(dl.partition).encode()),
+                        ("source_offset", str(dl.offset).encode()),
+                    ],
+                )
+                await fut  # the dead letter is durable before the batch is acknowledged
+            await asyncio.to_thread(processor.store, prepared)
+            stall.progress()
+
+    @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+    async def _watch_lag() -> None:
+        lag = await _consumer_lag(app)
+        stall.observe_lag(sum(lag.values()))
+
+    @app.page("/healthz")  # type: ignore[untyped-decorator]
+    async def healthz(web: Any, request: Any) -> Any:
+        ok, why = stall.healthy()
+        return web.json({"ok": ok, "reason": why}, status=200 if ok else 503)
+
+    @app.page("/readyz")  # type: ignore[untyped-decorator]
+    async def readyz(web: Any, request: Any) -> Any:
+        try:
+            await asyncio.to_thread(ch.raw_query, "SELECT 1", "TSV")
+        except Exception as exc:
+            return web.json({"ok": False, "clickhouse": str(exc)[:300]}, status=503)
+        return web.json({"ok": True})
+
+    class SqlView(faust.web.View):  # type: ignore[misc]
+        """POST read-only SQL as the body; `?format=` any ClickHouse output format."""
+
+        async def post(self, request: Any) -> Any:
+            query = (await request.read()).decode("utf-8", "replace")
+            fmt = request.query.get("format", "TabSeparatedWithNames")
+            try:
+                body = await asyncio.to_thread(ch.raw_query, query, fmt)
+            except Exception as exc:
+                return self.bytes(str(exc).encode()[:4000], content_type="text/plain", status=400)
+            return self.bytes(body, content_type="text/plain")
+
+    app.page("/v1/sql")(SqlView)
+
+    @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
+    async def _rebalance(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        metrics.REBALANCES.inc()
+
+    app_any: Any = app
+    app_any.engage_stopping = stopping
+    return app
+
+
+async def _consumer_lag(app: faust.App) -> dict[tuple[str, int], int]:
+    """Messages behind the end, per assigned partition of the events topic."""
+    lag: dict[tuple[str, int], int] = {}
+    try:
+        consumer: Any = app.consumer
+        for tp in consumer.assignment():
+            if tp.topic != TOPIC_EVENTS:
+                continue
+            high = consumer.highwater(tp)
+            pos = await consumer.position(tp)
+            if high is None or pos is None:
+                continue
+            behind = max(0, int(high) - int(pos))
+            lag[(tp.topic, tp.partition)] = behind
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(behind)
+    except Exception as exc:  # the consumer may be mid-rebalance
+        log.debug("lag not available: %s", exc)
+    return lag
+
+
+def run_worker(settings: Settings, loglevel: str = "warning") -> None:
+    """Run the worker until SIGINT/SIGTERM."""
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    metrics.WORKER_LAST_PROGRESS.set(time.time())
+    worker.execute_from_commandline()

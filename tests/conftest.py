@@ -1,0 +1,63 @@
+"""Shared fixtures. End-to-end tests (marked `e2e`) share one real Kafka broker
+and one local stack per session, on free ports, always stopped at the end."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_port_pair() -> int:
+    """A port p with p+1 also free (Kafka's broker and controller listeners)."""
+    for _ in range(50):
+        p = free_port()
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", p + 1))
+            return p
+        except OSError:
+            continue
+    raise RuntimeError("no free pair of ports")
+
+
+@pytest.fixture(scope="session")
+def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    data = Path(tmp_path_factory.mktemp("engage-e2e"))
+    kport = free_port_pair()
+    os.environ["ENGAGE_KAFKA_CONTROLLER_PORT"] = str(kport + 1)
+    return Settings.from_env(
+        {},
+        data_dir=str(data),
+        kafka_port=kport,
+        gateway_port=free_port(),
+        worker_port=free_port(),
+        batch_size=2000,
+        flush_seconds=0.3,
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(e2e_settings: Settings) -> Iterator[object]:
+    from streams.local_stack import LocalStack
+
+    s = LocalStack(e2e_settings, quiet=True)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+        # the broker must never outlive the session, whoever started it
+        s.started_kafka = True
+        s.stop()
