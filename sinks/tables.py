@@ -9,6 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.event_record import JOIN_SOURCE_NAMES, ROLE_NAMES, TYPE_NAMES, EventRecord
+from streams.scoring import CommunityRow, MemberRow, TierChangeRecord
+from streams.spam.flags import FlagRecord
+
+TIERS = ("lurker", "curator", "creator", "ambassador")
 
 EVENTS_COLUMNS = (
     "event_id", "type", "community_id", "member_id", "occurred_at", "source", "actor_role",
@@ -44,4 +48,31 @@ def event_row(rec: EventRecord, source: str, ingested_at: datetime, partition: i
         rec.event_id, TYPE_NAMES[rec.type], rec.community_id, rec.member_id, ts(rec.ts), source,
         ROLE_NAMES[rec.role], rec.target_id, rec.target_author_id, JOIN_SOURCE_NAMES[rec.join_source],
         rec.fingerprint, rec.link_count, ingested_at, partition, offset,
+    ]
+
+
+def member_state_row(r: MemberRow, spam_status: str, version: int) -> list[Any]:
+    return [
+        r.community_id, r.member_id, r.tier, r.creation, r.curation, r.received, ts(r.as_of),
+        ts(r.first_seen), ts(r.last_active), r.events_counted, r.join_source, r.actor_role, spam_status, version,
+    ]
+
+
+def tier_change_row(t: TierChangeRecord) -> list[Any]:
+    # seq identifies the transition, so a re-emitted one (after a restart) collapses.
+    seq = TIERS.index(t.from_tier) * 4 + TIERS.index(t.to_tier) if t.from_tier in TIERS else 16 + TIERS.index(t.to_tier)
+    return [t.community_id, t.member_id, t.from_tier, t.to_tier, ts(t.at), t.creation, t.curation, t.received, seq]
+
+
+def community_state_row(r: CommunityRow, version: int) -> list[Any]:
+    return [
+        r.community_id, ts(r.as_of), r.members, r.lurkers, r.curators, r.creators, r.ambassadors,
+        r.active_creators, r.top1_creation_share, r.top20_creation_share, r.flagged_members, version,
+    ]
+
+
+def spam_flag_row(f: FlagRecord) -> list[Any]:
+    return [
+        f.community_id, f.member_id, ts(f.flagged_at), f.score, list(f.reasons), f.status, f.event_id,
+        f.decided_by, ts(f.decided_at) if f.decided_at is not None else None, f.version,
     ]

@@ -13,10 +13,22 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sinks.batch_writer import BatchWriter
-from sinks.tables import EVENTS_COLUMNS, event_row
+from sinks.tables import (
+    COMMUNITY_STATE_COLUMNS,
+    EVENTS_COLUMNS,
+    MEMBER_STATE_COLUMNS,
+    SPAM_FLAGS_COLUMNS,
+    TIER_CHANGES_COLUMNS,
+    community_state_row,
+    event_row,
+    member_state_row,
+    spam_flag_row,
+    tier_change_row,
+)
 from streams import metrics
 from streams.decode import DeadLetter, decode
 from streams.event_record import TYPE_NAMES, EventRecord
+from streams.state_registry import Outputs
 
 
 class Incoming(NamedTuple):
@@ -70,6 +82,32 @@ class BatchProcessor:
             metrics.EVENTS_DLQ.labels(dl.reason).inc()
         out.tables["events"] = (EVENTS_COLUMNS, event_rows)
         return out
+
+    def add_state(self, prepared: Prepared, outputs: Outputs) -> None:
+        """Rows for the derived tables from what scoring and spam changed in this batch."""
+        version = time.time_ns()
+        members = [member_state_row(row, status, version) for row, status in outputs.members.values()]
+        changes = [tier_change_row(t) for t in outputs.tier_changes]
+        communities = [community_state_row(r, version) for r in outputs.communities.values()]
+        flags = [spam_flag_row(f) for f in outputs.flags]
+        for table, columns, rows in (
+            ("member_state", MEMBER_STATE_COLUMNS, members),
+            ("tier_changes", TIER_CHANGES_COLUMNS, changes),
+            ("community_state", COMMUNITY_STATE_COLUMNS, communities),
+            ("spam_flags", SPAM_FLAGS_COLUMNS, flags),
+        ):
+            if rows:
+                prepared.tables[table] = (columns, rows)
+        for t in outputs.tier_changes:
+            metrics.TIER_TRANSITIONS.labels(t.from_tier, t.to_tier).inc()
+        for f in outputs.flags:
+            if f.status == "flagged":
+                for reason in f.reasons:
+                    metrics.SPAM_FLAGS.labels(reason).inc()
+        if outputs.duplicates:
+            metrics.EVENTS_DUPLICATE.inc(outputs.duplicates)
+        if outputs.late:
+            metrics.EVENTS_LATE.inc(outputs.late)
 
     def store(self, prepared: Prepared) -> None:
         """Write every table of the batch (blocking; retries until stored)."""

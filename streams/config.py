@@ -40,6 +40,7 @@ class Settings:
     max_request_bytes: int = 1 << 20
     max_batch_events: int = 1000
     stall_seconds: float = 120.0
+    snapshot_seconds: float = 10.0
     sink_max_retry_seconds: float = 30.0
     webhook_secrets_file: str = ""
     pseudonymize_key: str = ""

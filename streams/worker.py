@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import faust
+import orjson
 from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import REGISTRY
 
@@ -27,9 +28,15 @@ from sinks.clickhouse import connect, read_only_sql
 from sinks.migrate import migrate
 from streams import metrics
 from streams.batch_processor import BatchProcessor, Incoming
-from streams.config import TOPIC_DLQ, TOPIC_EVENTS, Settings
+from schemas.outputs import ModerationDecision
+from sinks.tables import MODERATION_COLUMNS, ts
+from streams.config import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_MODERATION, TOPIC_SPAM_FLAGS, TOPIC_TIER_CHANGES, Settings
 from streams.embedded_sql import write_owner_file
+from streams.scoring import ScoringConfig
+from streams.snapshots import SnapshotStore, replay_tail
+from streams.spam.config import SpamConfig
 from streams.stall import StallDetector
+from streams.state_registry import Outputs, StateRegistry
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +88,66 @@ def create_app(settings: Settings) -> faust.App:
         web_in_thread=False,
         datadir=str(settings.data_path / "faust"),
         broker_commit_interval=1.0,
-        stream_wait_empty=False,
     )
     events_topic = app.topic(TOPIC_EVENTS, value_type=bytes, key_type=bytes, partitions=settings.partitions)
     dlq_topic = app.topic(TOPIC_DLQ, value_type=bytes, key_type=bytes, partitions=1)
+    moderation_topic = app.topic(TOPIC_MODERATION, value_type=bytes, key_type=bytes, partitions=settings.partitions)
+    tier_topic = app.topic(TOPIC_TIER_CHANGES, value_type=bytes, key_type=bytes, partitions=settings.partitions)
+    flags_topic = app.topic(TOPIC_SPAM_FLAGS, value_type=bytes, key_type=bytes, partitions=settings.partitions)
+    snapshots = app.Table(
+        "scoring-snapshots", key_type=bytes, value_type=bytes, partitions=settings.partitions
+    )  # the app's serializers are raw: keys and values are bytes
 
     ch = ClickHouseAccess(settings)
     stopping = threading.Event()
     writer = BatchWriter(lambda: ch, should_stop=stopping.is_set)
     processor = BatchProcessor(writer)
     stall = StallDetector(settings.stall_seconds)
+    registry = StateRegistry(
+        ScoringConfig(
+            half_life_days=settings.scoring_half_life_days,
+            lateness_seconds=settings.scoring_lateness_days * 86400,
+            dedup_window_seconds=max(settings.scoring_lateness_days, 7.0) * 86400,
+        ),
+        SpamConfig(),
+    )
+    store = SnapshotStore(
+        snapshots.data,
+        lambda p, k, v: snapshots.send_changelog(p, k, v, value_serializer="raw"),
+    )
+    ready: set[int] = set()  # partitions whose state is restored in this process
+    partition_offset: dict[int, int] = {}
+    init_lock = asyncio.Lock()
+    last_snapshot = [time.monotonic()]
     setup_prometheus_sensors(app, pattern="/metrics", registry=REGISTRY, name_prefix="faust")
+
+    async def ensure_state(partition: int, first_offset: int | None) -> None:
+        """Restore a partition's snapshots and replay the log tail up to `first_offset`."""
+        if partition in ready:
+            return
+        async with init_lock:
+            if partition in ready:
+                return
+            marker = store.restore_partition(registry, partition)
+            end = first_offset if first_offset is not None else await _committed(settings, partition)
+            replayed = await replay_tail(settings.bootstrap, TOPIC_EVENTS, partition, marker + 1, end, registry)
+            if replayed:
+                log.info("partition %d: restored snapshots at offset %d, replayed %d events", partition, marker, replayed)
+            partition_offset[partition] = max(marker, end - 1)
+            ready.add(partition)
+
+    async def publish(outputs: Outputs) -> None:
+        for t in outputs.tier_changes:
+            await tier_topic.send(key=t.community_id.encode(), value=orjson.dumps(t._asdict()))
+        for f in outputs.flags:
+            await flags_topic.send(key=f.community_id.encode(), value=orjson.dumps(f.to_json()))
+
+    def maybe_snapshot() -> None:
+        if time.monotonic() - last_snapshot[0] < settings.snapshot_seconds:
+            return
+        for p in sorted(ready):
+            store.write_partition(registry, p, partition_offset.get(p, -1))
+        last_snapshot[0] = time.monotonic()
 
     @app.task  # type: ignore[untyped-decorator]
     async def _migrate_on_start() -> None:
@@ -108,8 +164,18 @@ def create_app(settings: Settings) -> faust.App:
                 Incoming(e.message.value, e.message.partition, e.message.offset, e.message.timestamp)
                 for e in batch
             ]
+            firsts: dict[int, int] = {}
+            for m in incoming:
+                firsts.setdefault(m.partition, m.offset)
+                partition_offset[m.partition] = m.offset
+            for p, first in firsts.items():
+                await ensure_state(p, first)
             metrics.BATCH_SIZE.observe(len(incoming))
             prepared = processor.prepare(incoming)
+            started = time.perf_counter()
+            outputs = registry.apply(prepared.records)
+            metrics.SCORING_BATCH_DURATION.observe(time.perf_counter() - started)
+            processor.add_state(prepared, outputs)
             for dl in prepared.dead_letters:
                 fut = await dlq_topic.send(
                     value=dl.value,
@@ -123,7 +189,41 @@ def create_app(settings: Settings) -> faust.App:
                 )
                 await fut  # the dead letter is durable before the batch is acknowledged
             await asyncio.to_thread(processor.store, prepared)
+            await publish(outputs)
+            metrics.TRACKED_MEMBERS.set(registry.tracked_members())
+            maybe_snapshot()
             stall.progress()
+
+    @app.agent(moderation_topic)  # type: ignore[untyped-decorator]
+    async def process_moderation(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            try:
+                decision = ModerationDecision.model_validate_json(msg.value)
+            except Exception as exc:
+                await dlq_topic.send(
+                    value=msg.value or b"",
+                    headers=[("reason", b"invalid"), ("error", str(exc).encode()[:4000]),
+                             ("source_topic", TOPIC_MODERATION.encode())],
+                )
+                metrics.EVENTS_DLQ.labels("invalid").inc()
+                continue
+            await ensure_state(msg.partition, None)
+            outputs = registry.moderate(decision, msg.partition)
+            prepared = processor.prepare([])
+            prepared.tables.pop("events", None)
+            processor.add_state(prepared, outputs)
+            now = time.time()
+            prepared.tables["moderation"] = (
+                MODERATION_COLUMNS,
+                [[decision.decision_id or "", decision.community_id, decision.member_id, decision.action.value,
+                  decision.moderator, decision.reason, decision.decided_at, ts(now)]],
+            )
+            await asyncio.to_thread(processor.store, prepared)
+            await publish(outputs)
+            metrics.MODERATION_DECISIONS.labels(decision.action.value).inc()
+            # a decision is rare and not in the events log: snapshot its partition at once
+            store.write_partition(registry, msg.partition, partition_offset.get(msg.partition, -1))
 
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def _watch_lag() -> None:
@@ -158,8 +258,13 @@ def create_app(settings: Settings) -> faust.App:
     app.page("/v1/sql")(SqlView)
 
     @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
-    async def _rebalance(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+    async def _revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        # The next owner restores from the snapshots and replays the tail; drop ours.
         metrics.REBALANCES.inc()
+        for tp in revoked:
+            if tp.topic == TOPIC_EVENTS and tp.partition in ready:
+                ready.discard(tp.partition)
+                registry.drop_partition(tp.partition)
 
     app_any: Any = app
     app_any.engage_stopping = stopping
@@ -192,3 +297,19 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     metrics.WORKER_LAST_PROGRESS.set(time.time())
     worker.execute_from_commandline()
+
+
+async def _committed(settings: Settings, partition: int) -> int:
+    """The group's committed offset of one events partition (0 when none)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=settings.app_id,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(TOPIC_EVENTS, partition)
+        consumer.assign([tp])
+        committed = await consumer.committed(tp)
+        return int(committed) if committed is not None else 0
+    finally:
+        await consumer.stop()

@@ -1,0 +1,153 @@
+"""Per-community state of one worker: a scorer and a spam detector per community.
+
+Pure: no Faust, no Kafka, no ClickHouse. The worker feeds it batches in log
+order (with each event's Kafka partition and offset) and moderation decisions,
+and gets back the rows and records to store and publish. Snapshots are bytes.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from schemas.outputs import ModerationDecision
+from streams.event_record import EventRecord
+from streams.scoring import CommunityRow, CommunityScorer, MemberRow, ScoringConfig, TierChangeRecord
+from streams.spam.config import SpamConfig
+from streams.spam.detector import SpamDetector
+from streams.spam.flags import FlagRecord
+
+SNAPSHOT_VERSION = 1
+
+
+@dataclass
+class Community:
+    scorer: CommunityScorer
+    spam: SpamDetector
+    partition: int
+    last_offset: int = -1  # newest offset of the events topic applied to this state
+    dirty: bool = False
+
+
+@dataclass
+class Outputs:
+    """What one batch (or decision) changed."""
+
+    members: dict[tuple[str, str], tuple[MemberRow, str]] = field(default_factory=dict)  # row, spam status
+    communities: dict[str, CommunityRow] = field(default_factory=dict)
+    tier_changes: list[TierChangeRecord] = field(default_factory=list)
+    flags: list[FlagRecord] = field(default_factory=list)
+    scored: int = 0
+    duplicates: int = 0
+    late: int = 0
+    skipped: int = 0  # events at or before a community's last applied offset (already in state)
+
+
+class StateRegistry:
+    def __init__(self, scoring: ScoringConfig, spam: SpamConfig) -> None:
+        self.scoring = scoring
+        self.spam_config = spam
+        self.communities: dict[str, Community] = {}
+
+    def community(self, community_id: str, partition: int) -> Community:
+        c = self.communities.get(community_id)
+        if c is None:
+            c = Community(
+                CommunityScorer(community_id, self.scoring), SpamDetector(community_id, self.spam_config), partition
+            )
+            self.communities[community_id] = c
+        return c
+
+    def apply(self, records: Sequence[tuple[EventRecord, int, int]], *, outputs: bool = True) -> Outputs:
+        """Apply events (record, partition, offset) in log order; group per community."""
+        out = Outputs()
+        groups: dict[str, list[tuple[EventRecord, int, int]]] = defaultdict(list)
+        for item in records:
+            groups[item[0].community_id].append(item)
+        for cid, items in groups.items():
+            c = self.community(cid, items[0][1])
+            fresh = [rec for rec, _, offset in items if offset > c.last_offset]
+            out.skipped += len(items) - len(fresh)
+            if not fresh:
+                continue
+            c.last_offset = max(offset for _, _, offset in items)
+            c.dirty = True
+            flags = c.spam.observe(fresh)
+            outcome = c.scorer.apply(fresh)
+            out.scored += outcome.scored
+            out.duplicates += outcome.duplicates
+            out.late += outcome.late
+            if not outputs:
+                for flag in flags:
+                    c.scorer.set_excluded(flag.member_id, True)
+                continue
+            out.tier_changes.extend(outcome.tier_changes)
+            touched = set(outcome.touched)
+            for flag in flags:
+                out.tier_changes.extend(c.scorer.set_excluded(flag.member_id, True))
+                touched.add(flag.member_id)
+            out.flags.extend(flags)
+            self._rows(c, touched, out)
+        return out
+
+    def moderate(self, decision: ModerationDecision, partition: int) -> Outputs:
+        out = Outputs()
+        c = self.community(decision.community_id, partition)
+        flag = c.spam.apply_moderation(
+            decision.member_id, decision.action.value, decision.moderator, decision.reason,
+            decision.decided_at.timestamp(),
+        )
+        c.dirty = True
+        out.tier_changes.extend(c.scorer.set_excluded(decision.member_id, c.spam.is_excluded(decision.member_id)))
+        if flag is not None:
+            out.flags.append(flag)
+        if decision.member_id in c.scorer.member_ids():
+            self._rows(c, {decision.member_id}, out)
+        else:
+            out.communities[c.scorer.community_id] = c.scorer.community_row()
+        return out
+
+    def _rows(self, c: Community, touched: Iterable[str], out: Outputs) -> None:
+        cid = c.scorer.community_id
+        for mid in touched:
+            out.members[(cid, mid)] = (c.scorer.member_row(mid), c.spam.status(mid))
+        out.communities[cid] = c.scorer.community_row()
+
+    # --- snapshots ---------------------------------------------------------
+    def snapshot(self, community_id: str) -> bytes:
+        c = self.communities[community_id]
+        doc = {
+            "v": SNAPSHOT_VERSION,
+            "partition": c.partition,
+            "last_offset": c.last_offset,
+            "scoring": c.scorer.snapshot(),
+            "spam": c.spam.snapshot(),
+        }
+        return zlib.compress(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), 1)
+
+    def restore(self, community_id: str, blob: bytes) -> Community:
+        doc = orjson.loads(zlib.decompress(blob))
+        if doc.get("v") != SNAPSHOT_VERSION:
+            raise ValueError(f"snapshot of {community_id!r} has version {doc.get('v')}, expected {SNAPSHOT_VERSION}")
+        c = Community(
+            CommunityScorer.restore(community_id, self.scoring, doc["scoring"]),
+            SpamDetector.restore(doc["spam"], self.spam_config),
+            int(doc["partition"]),
+            int(doc["last_offset"]),
+        )
+        self.communities[community_id] = c
+        return c
+
+    def in_partition(self, partition: int) -> list[str]:
+        return [cid for cid, c in self.communities.items() if c.partition == partition]
+
+    def drop_partition(self, partition: int) -> None:
+        for cid in self.in_partition(partition):
+            del self.communities[cid]
+
+    def tracked_members(self) -> int:
+        return sum(c.scorer.members_count for c in self.communities.values())
