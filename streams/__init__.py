@@ -1,0 +1,1 @@
+"""Faust worker, HTTP gateway, pure scoring/spam cores and the engage CLI."""

@@ -1,0 +1,62 @@
+"""What the scoring core hands back: tier changes, member and community rows, batch outcomes.
+
+Plain NamedTuples of floats and strings (times are Unix seconds of event time), shaped
+like the columns of engagement.tier_changes, member_state and community_state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class TierChangeRecord(NamedTuple):
+    """A member moved from one tier to another; scores are decayed at `at`."""
+
+    community_id: str
+    member_id: str
+    from_tier: str
+    to_tier: str
+    at: float
+    creation: float
+    curation: float
+    received: float
+
+
+class MemberRow(NamedTuple):
+    community_id: str
+    member_id: str
+    tier: str
+    creation: float  # decayed at as_of
+    curation: float
+    received: float
+    as_of: float  # the community clock
+    first_seen: float
+    last_active: float  # newest event the member performed; first_seen when they never acted
+    events_counted: int  # scored events the member performed (joins included)
+    join_source: str  # "" when no join was scored
+    actor_role: str
+    excluded: bool
+
+
+class CommunityRow(NamedTuple):
+    community_id: str
+    as_of: float
+    members: int  # eligible: not staff, not excluded
+    lurkers: int  # lurkers + curators + creators + ambassadors == members
+    curators: int
+    creators: int  # creators that are not ambassadors
+    ambassadors: int
+    active_creators: int  # creators and ambassadors who commented within active_window of as_of
+    top1_creation_share: float
+    top20_creation_share: float
+    flagged_members: int  # members excluded by set_excluded, staff or not
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    tier_changes: list[TierChangeRecord] = field(default_factory=list)
+    touched: set[str] = field(default_factory=set)  # rows that changed beyond decay
+    scored: int = 0
+    duplicates: int = 0
+    late: int = 0

@@ -1,0 +1,60 @@
+"""What `handle_webhook` answers: accepted events, a handshake, an ignored delivery or a rejection.
+
+The gateway turns these into HTTP responses and metrics. `Rejected.reason` is a
+metric label, so it is always one of `REASONS`; the human-readable story goes in
+`detail` (never a secret, never comment text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas.events import CanonicalEvent
+
+BAD_SIGNATURE = "bad_signature"
+STALE_TIMESTAMP = "stale_timestamp"
+NOT_JSON = "not_json"
+INVALID = "invalid"
+UNKNOWN_PLATFORM = "unknown_platform"
+NO_SECRET = "no_secret"
+REASONS = frozenset({BAD_SIGNATURE, STALE_TIMESTAMP, NOT_JSON, INVALID, UNKNOWN_PLATFORM, NO_SECRET})
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A verified delivery and the canonical events it maps to (one or more)."""
+
+    events: list[CanonicalEvent]
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """A verified setup request (challenge, ping): answer it exactly like this."""
+
+    status: int
+    body: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A verified, well-formed delivery of a kind the pipeline does not use: answer 200."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A delivery refused with `status`; `reason` is one of `REASONS`, `path` names the bad field."""
+
+    status: int
+    reason: str
+    path: str | None = None
+    detail: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.reason not in REASONS:
+            raise ValueError(f"Rejected.reason {self.reason!r} is not one of {sorted(REASONS)}")
+
+
+WebhookResult = Accepted | Handshake | Ignored | Rejected
