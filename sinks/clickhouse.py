@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 

@@ -5,7 +5,6 @@ Kept next to the DDL they mirror (sinks/migrations/0001_base_tables.sql).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from streams.event_record import JOIN_SOURCE_NAMES, ROLE_NAMES, TYPE_NAMES, EventRecord
@@ -15,64 +14,178 @@ from streams.spam.flags import FlagRecord
 TIERS = ("lurker", "curator", "creator", "ambassador")
 
 EVENTS_COLUMNS = (
-    "event_id", "type", "community_id", "member_id", "occurred_at", "source", "actor_role",
-    "target_id", "target_author_id", "join_source", "content_fingerprint", "link_count",
-    "ingested_at", "kafka_partition", "kafka_offset",
+    "event_id",
+    "type",
+    "community_id",
+    "member_id",
+    "occurred_at",
+    "source",
+    "actor_role",
+    "target_id",
+    "target_author_id",
+    "join_source",
+    "content_fingerprint",
+    "link_count",
+    "ingested_at",
+    "kafka_partition",
+    "kafka_offset",
 )
 MEMBER_STATE_COLUMNS = (
-    "community_id", "member_id", "tier", "creation", "curation", "received", "as_of", "first_seen",
-    "last_active", "events_counted", "join_source", "actor_role", "spam_status", "version",
+    "community_id",
+    "member_id",
+    "tier",
+    "creation",
+    "curation",
+    "received",
+    "as_of",
+    "first_seen",
+    "last_active",
+    "events_counted",
+    "join_source",
+    "actor_role",
+    "spam_status",
+    "version",
 )
 TIER_CHANGES_COLUMNS = (
-    "community_id", "member_id", "from_tier", "to_tier", "at", "creation", "curation", "received", "seq",
+    "community_id",
+    "member_id",
+    "from_tier",
+    "to_tier",
+    "at",
+    "creation",
+    "curation",
+    "received",
+    "seq",
 )
 COMMUNITY_STATE_COLUMNS = (
-    "community_id", "as_of", "members", "lurkers", "curators", "creators", "ambassadors",
-    "active_creators", "top1_creation_share", "top20_creation_share", "flagged_members", "version",
+    "community_id",
+    "as_of",
+    "members",
+    "lurkers",
+    "curators",
+    "creators",
+    "ambassadors",
+    "active_creators",
+    "top1_creation_share",
+    "top20_creation_share",
+    "flagged_members",
+    "version",
 )
 SPAM_FLAGS_COLUMNS = (
-    "community_id", "member_id", "flagged_at", "score", "reasons", "status", "event_id",
-    "decided_by", "decided_at", "version",
+    "community_id",
+    "member_id",
+    "flagged_at",
+    "score",
+    "reasons",
+    "status",
+    "event_id",
+    "decided_by",
+    "decided_at",
+    "version",
 )
 MODERATION_COLUMNS = (
-    "decision_id", "community_id", "member_id", "action", "moderator", "reason", "decided_at", "ingested_at",
+    "decision_id",
+    "community_id",
+    "member_id",
+    "action",
+    "moderator",
+    "reason",
+    "decided_at",
+    "ingested_at",
 )
 
 
-def ts(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+def ts(seconds: float) -> float:
+    """DateTime64 columns are written as float Unix seconds (see sinks.batch_writer.encode_rows)."""
+    return seconds
 
 
-def event_row(rec: EventRecord, source: str, ingested_at: datetime, partition: int, offset: int) -> list[Any]:
+def event_row(rec: EventRecord, source: str, ingested_at: float, partition: int, offset: int) -> list[Any]:
     return [
-        rec.event_id, TYPE_NAMES[rec.type], rec.community_id, rec.member_id, ts(rec.ts), source,
-        ROLE_NAMES[rec.role], rec.target_id, rec.target_author_id, JOIN_SOURCE_NAMES[rec.join_source],
-        rec.fingerprint, rec.link_count, ingested_at, partition, offset,
+        rec.event_id,
+        TYPE_NAMES[rec.type],
+        rec.community_id,
+        rec.member_id,
+        rec.ts,
+        source,
+        ROLE_NAMES[rec.role],
+        rec.target_id,
+        rec.target_author_id,
+        JOIN_SOURCE_NAMES[rec.join_source],
+        rec.fingerprint,
+        rec.link_count,
+        ingested_at,
+        partition,
+        offset,
     ]
 
 
 def member_state_row(r: MemberRow, spam_status: str, version: int) -> list[Any]:
     return [
-        r.community_id, r.member_id, r.tier, r.creation, r.curation, r.received, ts(r.as_of),
-        ts(r.first_seen), ts(r.last_active), r.events_counted, r.join_source, r.actor_role, spam_status, version,
+        r.community_id,
+        r.member_id,
+        r.tier,
+        r.creation,
+        r.curation,
+        r.received,
+        ts(r.as_of),
+        ts(r.first_seen),
+        ts(r.last_active),
+        r.events_counted,
+        r.join_source,
+        r.actor_role,
+        spam_status,
+        version,
     ]
 
 
 def tier_change_row(t: TierChangeRecord) -> list[Any]:
     # seq identifies the transition, so a re-emitted one (after a restart) collapses.
-    seq = TIERS.index(t.from_tier) * 4 + TIERS.index(t.to_tier) if t.from_tier in TIERS else 16 + TIERS.index(t.to_tier)
-    return [t.community_id, t.member_id, t.from_tier, t.to_tier, ts(t.at), t.creation, t.curation, t.received, seq]
+    seq = (
+        TIERS.index(t.from_tier) * 4 + TIERS.index(t.to_tier)
+        if t.from_tier in TIERS
+        else 16 + TIERS.index(t.to_tier)
+    )
+    return [
+        t.community_id,
+        t.member_id,
+        t.from_tier,
+        t.to_tier,
+        ts(t.at),
+        t.creation,
+        t.curation,
+        t.received,
+        seq,
+    ]
 
 
 def community_state_row(r: CommunityRow, version: int) -> list[Any]:
     return [
-        r.community_id, ts(r.as_of), r.members, r.lurkers, r.curators, r.creators, r.ambassadors,
-        r.active_creators, r.top1_creation_share, r.top20_creation_share, r.flagged_members, version,
+        r.community_id,
+        ts(r.as_of),
+        r.members,
+        r.lurkers,
+        r.curators,
+        r.creators,
+        r.ambassadors,
+        r.active_creators,
+        r.top1_creation_share,
+        r.top20_creation_share,
+        r.flagged_members,
+        version,
     ]
 
 
 def spam_flag_row(f: FlagRecord) -> list[Any]:
     return [
-        f.community_id, f.member_id, ts(f.flagged_at), f.score, list(f.reasons), f.status, f.event_id,
-        f.decided_by, ts(f.decided_at) if f.decided_at is not None else None, f.version,
+        f.community_id,
+        f.member_id,
+        ts(f.flagged_at),
+        f.score,
+        list(f.reasons),
+        f.status,
+        f.event_id,
+        f.decided_by,
+        ts(f.decided_at) if f.decided_at is not None else None,
+        f.version,
     ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sinks.batch_writer import BatchWriter
@@ -58,8 +57,8 @@ class BatchProcessor:
     def __init__(self, writer: BatchWriter) -> None:
         self.writer = writer
 
-    def prepare(self, batch: Sequence[Incoming], now: datetime | None = None) -> Prepared:
-        ingested_at = now or datetime.now(UTC)
+    def prepare(self, batch: Sequence[Incoming], now: float | None = None) -> Prepared:
+        ingested_at = time.time() if now is None else now
         out = Prepared()
         event_rows: list[list[Any]] = []
         counts = [0, 0, 0, 0]
@@ -114,7 +113,5 @@ class BatchProcessor:
         for table, (columns, rows) in prepared.tables.items():
             self.writer.write(table, columns, rows)
         stored = time.time()
-        for rec, _, _ in prepared.records:
-            metrics.END_TO_END_LATENCY.observe(max(0.0, stored - rec.ts))
-        for t in prepared.kafka_times:
-            metrics.PIPELINE_LATENCY.observe(max(0.0, stored - t))
+        metrics.observe_many(metrics.END_TO_END_LATENCY, [stored - rec.ts for rec, _, _ in prepared.records])
+        metrics.observe_many(metrics.PIPELINE_LATENCY, [stored - t for t in prepared.kafka_times])

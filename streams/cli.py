@@ -16,8 +16,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("where things are (flags override ENGAGE_* variables)")
     g.add_argument("--data-dir", help="data directory (ENGAGE_DATA_DIR, default ./.engage-data)")
     g.add_argument("--kafka-port", type=int, help="local Kafka port (ENGAGE_KAFKA_PORT, default 9092)")
-    g.add_argument("--bootstrap", dest="kafka_bootstrap", help="Kafka bootstrap servers (ENGAGE_KAFKA_BOOTSTRAP)")
-    g.add_argument("--dsn", dest="clickhouse_dsn", help="ClickHouse DSN (ENGAGE_CLICKHOUSE_DSN, default chdb://DATA/clickhouse)")
+    g.add_argument(
+        "--bootstrap", dest="kafka_bootstrap", help="Kafka bootstrap servers (ENGAGE_KAFKA_BOOTSTRAP)"
+    )
+    g.add_argument(
+        "--dsn",
+        dest="clickhouse_dsn",
+        help="ClickHouse DSN (ENGAGE_CLICKHOUSE_DSN, default chdb://DATA/clickhouse)",
+    )
     g.add_argument("--gateway-port", type=int, help="gateway HTTP port (ENGAGE_GATEWAY_PORT, default 8080)")
     g.add_argument("--worker-port", type=int, help="worker HTTP port (ENGAGE_WORKER_PORT, default 6066)")
 
@@ -52,6 +58,14 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("sql")
     q.add_argument("--format", default="PrettyCompactMonoBlock", help="any ClickHouse output format")
     _common(q)
+
+    bench = sub.add_parser("bench", help="measure the hot path on the local broker and print the numbers")
+    bench.add_argument("--events", type=int, default=500_000, help="events in the topic (default 500,000)")
+    bench.add_argument("--members", type=int, default=100_000, help="distinct members (default 100,000)")
+    bench.add_argument("--communities", type=int, default=100, help="communities (default 100)")
+    bench.add_argument("--baseline-events", type=int, default=100_000, help="events the Faust baseline reads")
+    bench.add_argument("--json", action="store_true", help="print the results as JSON too")
+    _common(bench)
 
     gw = sub.add_parser("gateway", help="serve the HTTP gateway")
     _common(gw)
@@ -96,6 +110,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from streams.commands import replay_command
 
         return replay_command(settings, args.file)
+    if cmd == "bench":
+        import json
+
+        from streams.benchmark import report, run
+
+        results = run(args.events, args.members, args.communities, args.baseline_events, settings)
+        print(report(results))
+        if args.json:
+            print(json.dumps(results))
+        return 0
     if cmd == "run":
         from streams.commands import run_command
 

@@ -44,7 +44,9 @@ class Settings:
     sink_max_retry_seconds: float = 30.0
     webhook_secrets_file: str = ""
     pseudonymize_key: str = ""
-    community_granularity: str = "platform"  # or "channel": finer communities (Slack channel, Discourse category)
+    community_granularity: str = (
+        "platform"  # or "channel": finer communities (Slack channel, Discourse category)
+    )
     scoring_half_life_days: float = 14.0
     scoring_lateness_days: float = 7.0
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -63,7 +65,9 @@ class Settings:
             try:
                 values[f.name] = kind(raw)
             except ValueError as exc:
-                raise SystemExit(f"{_env_name(f.name)}={raw!r} is not a valid {kind.__name__}: {exc}") from exc
+                raise SystemExit(
+                    f"{_env_name(f.name)}={raw!r} is not a valid {kind.__name__}: {exc}"
+                ) from exc
         values.update({k: v for k, v in overrides.items() if v is not None})
         extra = {k: v for k, v in env.items() if k.startswith("ENGAGE_WEBHOOK_SECRET_")}
         return cls(**values, extra=extra)  # type: ignore[arg-type]

@@ -63,7 +63,9 @@ def query(settings: Settings, sql: str, fmt: str = "TabSeparatedWithNames", time
     except urllib.error.HTTPError as exc:
         raise QueryError(exc.read().decode("utf-8", "replace")) from exc
     except urllib.error.URLError as exc:
-        raise QueryError(f"the worker owning the embedded store at {url} did not answer: {exc.reason}") from exc
+        raise QueryError(
+            f"the worker owning the embedded store at {url} did not answer: {exc.reason}"
+        ) from exc
 
 
 def ping(settings: Settings) -> tuple[bool, str]:

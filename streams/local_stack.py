@@ -83,7 +83,7 @@ class LocalStack:
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        log = open(self.log_dir / f"{name}.log", "ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", *args],
             env=child_env(self.settings),
@@ -101,7 +101,9 @@ class LocalStack:
             for name, proc in self.children:
                 if proc.poll() is not None:
                     tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"{name} exited with {proc.returncode} while waiting for {what}:\n{tail}")
+                    raise RuntimeError(
+                        f"{name} exited with {proc.returncode} while waiting for {what}:\n{tail}"
+                    )
             if callable(check) and check():
                 return
             time.sleep(0.3)
@@ -128,7 +130,7 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        for name, proc in reversed(self.children):
+        for _name, proc in reversed(self.children):
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)

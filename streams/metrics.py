@@ -8,6 +8,9 @@ member or community id.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
+from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -110,7 +113,9 @@ SINK_PAUSED = Gauge(
 
 # --- consumer health -----------------------------------------------------------
 CONSUMER_LAG = Gauge(
-    "engage_consumer_lag_messages", "Messages behind the end of each assigned partition.", ["topic", "partition"]
+    "engage_consumer_lag_messages",
+    "Messages behind the end of each assigned partition.",
+    ["topic", "partition"],
 )
 WORKER_STALLED = Gauge(
     "engage_worker_stalled", "1 when the worker has made no progress for too long while it has lag."
@@ -119,6 +124,26 @@ WORKER_LAST_PROGRESS = Gauge(
     "engage_worker_last_progress_timestamp_seconds", "Unix time the worker last finished a batch."
 )
 REBALANCES = Counter("engage_rebalances_total", "Consumer group rebalances seen by this worker.")
+
+
+def observe_many(histogram: Histogram, values: Iterable[float]) -> None:
+    """Observe many values at once: one bucket increment per bucket, not per value.
+
+    Uses prometheus_client's (long-stable) internals: `_upper_bounds`, `_buckets`, `_sum`.
+    """
+    h: Any = histogram
+    bounds: list[float] = h._upper_bounds
+    counts = [0] * len(bounds)
+    total = 0.0
+    for v in values:
+        v = max(0.0, v)
+        counts[bisect_left(bounds, v)] += 1
+        total += v
+    for i, n in enumerate(counts):
+        if n:
+            h._buckets[i].inc(n)
+    if total:
+        h._sum.inc(total)
 
 
 _started = time.time()

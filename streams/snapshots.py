@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 900_000  # under the broker's default 1 MiB message limit
 
-Send = Callable[[int, bytes, bytes | None], None]  # partition, key, value (None deletes)
+Send = Callable[[int, bytes, bytes | None], object]  # partition, key, value (None deletes)
 
 
 def _marker_key(partition: int) -> bytes:
@@ -68,7 +68,11 @@ class SnapshotStore:
             gen = (old_header["gen"] + 1) if old_header else 0
             n = max(1, math.ceil(len(blob) / CHUNK_BYTES))
             for i in range(n):
-                self._put(partition, _chunk_key(partition, cid, gen, i), blob[i * CHUNK_BYTES : (i + 1) * CHUNK_BYTES])
+                self._put(
+                    partition,
+                    _chunk_key(partition, cid, gen, i),
+                    blob[i * CHUNK_BYTES : (i + 1) * CHUNK_BYTES],
+                )
             self._put(partition, _header_key(partition, cid), orjson.dumps({"gen": gen, "n": n}))
             if old_header:
                 for i in range(old_header["n"]):
@@ -86,7 +90,9 @@ class SnapshotStore:
                 continue
             cid = key[len(prefix) :].decode()
             header = orjson.loads(value)
-            blob = b"".join(self.data[_chunk_key(partition, cid, header["gen"], i)] for i in range(header["n"]))
+            blob = b"".join(
+                self.data[_chunk_key(partition, cid, header["gen"], i)] for i in range(header["n"])
+            )
             registry.restore(cid, blob)
         marker = self.data.get(_marker_key(partition))
         return int(marker) if marker else -1

@@ -57,7 +57,9 @@ class StateRegistry:
         c = self.communities.get(community_id)
         if c is None:
             c = Community(
-                CommunityScorer(community_id, self.scoring), SpamDetector(community_id, self.spam_config), partition
+                CommunityScorer(community_id, self.scoring),
+                SpamDetector(community_id, self.spam_config),
+                partition,
             )
             self.communities[community_id] = c
         return c
@@ -98,11 +100,16 @@ class StateRegistry:
         out = Outputs()
         c = self.community(decision.community_id, partition)
         flag = c.spam.apply_moderation(
-            decision.member_id, decision.action.value, decision.moderator, decision.reason,
+            decision.member_id,
+            decision.action.value,
+            decision.moderator,
+            decision.reason,
             decision.decided_at.timestamp(),
         )
         c.dirty = True
-        out.tier_changes.extend(c.scorer.set_excluded(decision.member_id, c.spam.is_excluded(decision.member_id)))
+        out.tier_changes.extend(
+            c.scorer.set_excluded(decision.member_id, c.spam.is_excluded(decision.member_id))
+        )
         if flag is not None:
             out.flags.append(flag)
         if decision.member_id in c.scorer.member_ids():
@@ -132,7 +139,9 @@ class StateRegistry:
     def restore(self, community_id: str, blob: bytes) -> Community:
         doc = orjson.loads(zlib.decompress(blob))
         if doc.get("v") != SNAPSHOT_VERSION:
-            raise ValueError(f"snapshot of {community_id!r} has version {doc.get('v')}, expected {SNAPSHOT_VERSION}")
+            raise ValueError(
+                f"snapshot of {community_id!r} has version {doc.get('v')}, expected {SNAPSHOT_VERSION}"
+            )
         c = Community(
             CommunityScorer.restore(community_id, self.scoring, doc["scoring"]),
             SpamDetector.restore(doc["spam"], self.spam_config),

@@ -23,14 +23,21 @@ import orjson
 from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import REGISTRY
 
+from schemas.outputs import ModerationDecision
 from sinks.batch_writer import BatchWriter
 from sinks.clickhouse import connect, read_only_sql
 from sinks.migrate import migrate
+from sinks.tables import MODERATION_COLUMNS, ts
 from streams import metrics
 from streams.batch_processor import BatchProcessor, Incoming
-from schemas.outputs import ModerationDecision
-from sinks.tables import MODERATION_COLUMNS, ts
-from streams.config import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_MODERATION, TOPIC_SPAM_FLAGS, TOPIC_TIER_CHANGES, Settings
+from streams.config import (
+    TOPIC_DLQ,
+    TOPIC_EVENTS,
+    TOPIC_MODERATION,
+    TOPIC_SPAM_FLAGS,
+    TOPIC_TIER_CHANGES,
+    Settings,
+)
 from streams.embedded_sql import write_owner_file
 from streams.scoring import ScoringConfig
 from streams.snapshots import SnapshotStore, replay_tail
@@ -54,9 +61,9 @@ class ClickHouseAccess:
             self._client = connect(self.dsn)
         return self._client
 
-    def insert(self, table: str, data: Any, column_names: Any) -> Any:
+    def raw_insert(self, table: str, column_names: Any, insert_block: bytes, fmt: str) -> Any:
         with self.lock:
-            return self.client().insert(table, data, column_names=column_names)
+            return self.client().raw_insert(table, column_names, insert_block=insert_block, fmt=fmt)
 
     def raw_query(self, sql: str, fmt: str) -> bytes:
         with self.lock:
@@ -91,9 +98,15 @@ def create_app(settings: Settings) -> faust.App:
     )
     events_topic = app.topic(TOPIC_EVENTS, value_type=bytes, key_type=bytes, partitions=settings.partitions)
     dlq_topic = app.topic(TOPIC_DLQ, value_type=bytes, key_type=bytes, partitions=1)
-    moderation_topic = app.topic(TOPIC_MODERATION, value_type=bytes, key_type=bytes, partitions=settings.partitions)
-    tier_topic = app.topic(TOPIC_TIER_CHANGES, value_type=bytes, key_type=bytes, partitions=settings.partitions)
-    flags_topic = app.topic(TOPIC_SPAM_FLAGS, value_type=bytes, key_type=bytes, partitions=settings.partitions)
+    moderation_topic = app.topic(
+        TOPIC_MODERATION, value_type=bytes, key_type=bytes, partitions=settings.partitions
+    )
+    tier_topic = app.topic(
+        TOPIC_TIER_CHANGES, value_type=bytes, key_type=bytes, partitions=settings.partitions
+    )
+    flags_topic = app.topic(
+        TOPIC_SPAM_FLAGS, value_type=bytes, key_type=bytes, partitions=settings.partitions
+    )
     snapshots = app.Table(
         "scoring-snapshots", key_type=bytes, value_type=bytes, partitions=settings.partitions
     )  # the app's serializers are raw: keys and values are bytes
@@ -130,9 +143,16 @@ def create_app(settings: Settings) -> faust.App:
                 return
             marker = store.restore_partition(registry, partition)
             end = first_offset if first_offset is not None else await _committed(settings, partition)
-            replayed = await replay_tail(settings.bootstrap, TOPIC_EVENTS, partition, marker + 1, end, registry)
+            replayed = await replay_tail(
+                settings.bootstrap, TOPIC_EVENTS, partition, marker + 1, end, registry
+            )
             if replayed:
-                log.info("partition %d: restored snapshots at offset %d, replayed %d events", partition, marker, replayed)
+                log.info(
+                    "partition %d: restored snapshots at offset %d, replayed %d events",
+                    partition,
+                    marker,
+                    replayed,
+                )
             partition_offset[partition] = max(marker, end - 1)
             ready.add(partition)
 
@@ -157,7 +177,7 @@ def create_app(settings: Settings) -> faust.App:
         if settings.embedded:
             write_owner_file(settings, os.getpid())
 
-    @app.agent(events_topic)  # type: ignore[untyped-decorator]
+    @app.agent(events_topic)
     async def process_events(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_size, within=settings.flush_seconds):
             incoming = [
@@ -194,7 +214,7 @@ def create_app(settings: Settings) -> faust.App:
             maybe_snapshot()
             stall.progress()
 
-    @app.agent(moderation_topic)  # type: ignore[untyped-decorator]
+    @app.agent(moderation_topic)
     async def process_moderation(stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
@@ -203,8 +223,11 @@ def create_app(settings: Settings) -> faust.App:
             except Exception as exc:
                 await dlq_topic.send(
                     value=msg.value or b"",
-                    headers=[("reason", b"invalid"), ("error", str(exc).encode()[:4000]),
-                             ("source_topic", TOPIC_MODERATION.encode())],
+                    headers=[
+                        ("reason", b"invalid"),
+                        ("error", str(exc).encode()[:4000]),
+                        ("source_topic", TOPIC_MODERATION.encode()),
+                    ],
                 )
                 metrics.EVENTS_DLQ.labels("invalid").inc()
                 continue
@@ -216,8 +239,18 @@ def create_app(settings: Settings) -> faust.App:
             now = time.time()
             prepared.tables["moderation"] = (
                 MODERATION_COLUMNS,
-                [[decision.decision_id or "", decision.community_id, decision.member_id, decision.action.value,
-                  decision.moderator, decision.reason, decision.decided_at, ts(now)]],
+                [
+                    [
+                        decision.decision_id or "",
+                        decision.community_id,
+                        decision.member_id,
+                        decision.action.value,
+                        decision.moderator,
+                        decision.reason,
+                        decision.decided_at.timestamp(),
+                        ts(now),
+                    ]
+                ],
             )
             await asyncio.to_thread(processor.store, prepared)
             await publish(outputs)
@@ -230,12 +263,12 @@ def create_app(settings: Settings) -> faust.App:
         lag = await _consumer_lag(app)
         stall.observe_lag(sum(lag.values()))
 
-    @app.page("/healthz")  # type: ignore[untyped-decorator]
+    @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
         ok, why = stall.healthy()
         return web.json({"ok": ok, "reason": why}, status=200 if ok else 503)
 
-    @app.page("/readyz")  # type: ignore[untyped-decorator]
+    @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
         try:
             await asyncio.to_thread(ch.raw_query, "SELECT 1", "TSV")
@@ -243,7 +276,7 @@ def create_app(settings: Settings) -> faust.App:
             return web.json({"ok": False, "clickhouse": str(exc)[:300]}, status=503)
         return web.json({"ok": True})
 
-    class SqlView(faust.web.View):  # type: ignore[misc]
+    class SqlView(faust.web.View):
         """POST read-only SQL as the body; `?format=` any ClickHouse output format."""
 
         async def post(self, request: Any) -> Any:
@@ -257,8 +290,9 @@ def create_app(settings: Settings) -> faust.App:
 
     app.page("/v1/sql")(SqlView)
 
-    @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
-    async def _revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        revoked = args[0] if args else kwargs.get("revoked", ())
         # The next owner restores from the snapshots and replays the tail; drop ours.
         metrics.REBALANCES.inc()
         for tp in revoked:
@@ -303,8 +337,9 @@ async def _committed(settings: Settings, partition: int) -> int:
     """The group's committed offset of one events partition (0 when none)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=settings.app_id,
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap, group_id=settings.app_id, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         tp = TopicPartition(TOPIC_EVENTS, partition)

@@ -38,7 +38,9 @@ JSON_TYPES = ("application/json", "text/json", "application/x-ndjson", "")
 Readiness = Callable[[], Awaitable[tuple[bool, str]]]
 
 
-def problem(status: int, error: str, message: str, errors: Sequence[FieldError] = (), **extra: Any) -> web.Response:
+def problem(
+    status: int, error: str, message: str, errors: Sequence[FieldError] = (), **extra: Any
+) -> web.Response:
     body: dict[str, Any] = {"error": error, "message": message}
     if errors:
         body["errors"] = [e.model_dump() for e in errors]
@@ -62,18 +64,25 @@ class Gateway:
         self.webhooks = WebhookConfig.from_settings(settings)
 
     async def _read_body(self, request: web.Request, platform: str) -> bytes | web.Response:
+        """The whole body, or 413 as soon as it passes the limit (never buffered past it)."""
         limit = self.settings.max_request_bytes
         if request.content_length is not None and request.content_length > limit:
             return self._too_large(platform)
-        body = await request.content.read(limit + 1)
-        if len(body) > limit:
-            return self._too_large(platform)
-        return body
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await request.content.read(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                return self._too_large(platform)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _too_large(self, platform: str) -> web.Response:
         metrics.EVENTS_REJECTED.labels(platform, "too_large").inc()
         metrics.GATEWAY_DELIVERIES.labels(platform, "rejected").inc()
-        return problem(413, "too_large", f"request body over {self.settings.max_request_bytes} bytes; split it")
+        return problem(
+            413, "too_large", f"request body over {self.settings.max_request_bytes} bytes; split it"
+        )
 
     async def _produce(self, platform: str, events: Sequence[CanonicalEvent]) -> web.Response | None:
         messages = [(e.community_id.encode(), e.model_dump_json(exclude_none=True).encode()) for e in events]
@@ -113,7 +122,8 @@ class Gateway:
                 metrics.EVENTS_REJECTED.labels(platform, "too_large").inc()
                 metrics.GATEWAY_DELIVERIES.labels(platform, "rejected").inc()
                 return problem(
-                    413, "too_many_events",
+                    413,
+                    "too_many_events",
                     f"{len(parsed)} events in one request; at most {self.settings.max_batch_events}",
                 )
             count = len(parsed)
@@ -149,7 +159,9 @@ class Gateway:
 
     async def _post_webhook(self, request: web.Request, platform: str, label: str) -> web.Response:
         if platform not in PLATFORMS:
-            return problem(404, "unknown_platform", f"no webhook adapter for {platform!r}; use one of {PLATFORMS}")
+            return problem(
+                404, "unknown_platform", f"no webhook adapter for {platform!r}; use one of {PLATFORMS}"
+            )
         body = await self._read_body(request, label)
         if isinstance(body, web.Response):
             return body
@@ -157,7 +169,11 @@ class Gateway:
         if isinstance(result, Rejected):
             metrics.EVENTS_REJECTED.labels(label, result.reason).inc()
             metrics.GATEWAY_DELIVERIES.labels(label, "rejected").inc()
-            errors = [FieldError(path=result.path, message=result.reason, kind=result.reason)] if result.path else []
+            errors = (
+                [FieldError(path=result.path, message=result.reason, kind=result.reason)]
+                if result.path
+                else []
+            )
             return problem(result.status, result.reason, result.detail or result.reason, errors)
         if isinstance(result, Handshake):
             metrics.GATEWAY_DELIVERIES.labels(label, "handshake").inc()
@@ -194,10 +210,17 @@ class Gateway:
         if decision.decision_id is None:
             # Deterministic, so a client retrying the same decision does not make a second one.
             key = "|".join(
-                [decision.community_id, decision.member_id, decision.action.value, decision.moderator,
-                 decision.decided_at.isoformat()]
+                [
+                    decision.community_id,
+                    decision.member_id,
+                    decision.action.value,
+                    decision.moderator,
+                    decision.decided_at.isoformat(),
+                ]
             )
-            decision = decision.model_copy(update={"decision_id": hashlib.sha256(key.encode()).hexdigest()[:32]})
+            decision = decision.model_copy(
+                update={"decision_id": hashlib.sha256(key.encode()).hexdigest()[:32]}
+            )
         try:
             await self.producer.send_all(
                 TOPIC_MODERATION, [(decision.community_id.encode(), decision.model_dump_json().encode())]

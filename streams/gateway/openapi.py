@@ -10,7 +10,10 @@ from schemas.outputs import ModerationDecision
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -91,7 +94,10 @@ def openapi_document() -> dict[str, Any]:
                             "name": "platform",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "string", "enum": ["slack", "discourse", "github", "bettermode"]},
+                            "schema": {
+                                "type": "string",
+                                "enum": ["slack", "discourse", "github", "bettermode"],
+                            },
                         }
                     ],
                     "requestBody": {
@@ -115,14 +121,19 @@ def openapi_document() -> dict[str, Any]:
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/ModerationDecision"}}
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ModerationDecision"}
+                            }
                         },
                     },
                     "responses": {
                         "202": _json(
                             {
                                 "type": "object",
-                                "properties": {"accepted": {"type": "integer"}, "decision_id": {"type": "string"}},
+                                "properties": {
+                                    "accepted": {"type": "integer"},
+                                    "decision_id": {"type": "string"},
+                                },
                             },
                             "decision acknowledged by Kafka",
                         ),
@@ -130,7 +141,9 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
-            "/healthz": {"get": {"summary": "The process is alive", "responses": {"200": _json(ok, "alive")}}},
+            "/healthz": {
+                "get": {"summary": "The process is alive", "responses": {"200": _json(ok, "alive")}}
+            },
             "/readyz": {
                 "get": {
                     "summary": "Kafka and ClickHouse are reachable",
@@ -140,7 +153,9 @@ def openapi_document() -> dict[str, Any]:
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics",
-                    "responses": {"200": {"description": "text exposition format", "content": {"text/plain": {}}}},
+                    "responses": {
+                        "200": {"description": "text exposition format", "content": {"text/plain": {}}}
+                    },
                 }
             },
         },

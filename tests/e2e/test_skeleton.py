@@ -83,12 +83,26 @@ def test_reposted_event_adds_no_row(e2e_settings: Settings) -> None:
     assert httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=marker, timeout=10).status_code == 202
     # The marker comes after the three copies in the same partition: once it is stored, they all are.
     eventually(
-        lambda: scalar(e2e_settings, f"SELECT count() FROM engagement.events WHERE event_id = '{marker['event_id']}'")
-        == 1,
+        lambda: (
+            scalar(
+                e2e_settings, f"SELECT count() FROM engagement.events WHERE event_id = '{marker['event_id']}'"
+            )
+            == 1
+        ),
         what="the marker",
     )
-    assert scalar(e2e_settings, f"SELECT count() FROM engagement.events FINAL WHERE event_id = '{ev['event_id']}'") == 1
-    assert scalar(e2e_settings, f"SELECT count() FROM engagement.events FINAL WHERE community_id = '{community}'") == 2
+    assert (
+        scalar(
+            e2e_settings, f"SELECT count() FROM engagement.events FINAL WHERE event_id = '{ev['event_id']}'"
+        )
+        == 1
+    )
+    assert (
+        scalar(
+            e2e_settings, f"SELECT count() FROM engagement.events FINAL WHERE community_id = '{community}'"
+        )
+        == 2
+    )
 
 
 def test_invalid_event_gets_422_with_paths_and_produces_nothing(e2e_settings: Settings) -> None:
@@ -102,7 +116,9 @@ def test_invalid_event_gets_422_with_paths_and_produces_nothing(e2e_settings: Se
     assert paths == {"[1].occurred_at", "[1].unexpected"}
     assert end_offsets(e2e_settings, TOPIC_EVENTS) == before
     r = httpx.post(
-        f"{e2e_settings.gateway_url}/v1/events", content=b"not json", headers={"Content-Type": "application/json"}
+        f"{e2e_settings.gateway_url}/v1/events",
+        content=b"not json",
+        headers={"Content-Type": "application/json"},
     )
     assert r.status_code == 415
     r = httpx.post(f"{e2e_settings.gateway_url}/v1/events", content=b"[" + b" " * (1 << 20) + b"]")
@@ -123,8 +139,12 @@ def test_garbage_bytes_go_to_dlq_and_worker_keeps_going(e2e_settings: Settings) 
     after = event(community, member_id="m-after")
     assert httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=after, timeout=10).status_code == 202
     eventually(
-        lambda: scalar(e2e_settings, f"SELECT count() FROM engagement.events WHERE event_id = '{after['event_id']}'")
-        == 1,
+        lambda: (
+            scalar(
+                e2e_settings, f"SELECT count() FROM engagement.events WHERE event_id = '{after['event_id']}'"
+            )
+            == 1
+        ),
         what="the event after the garbage",
     )
     consumer = KafkaConsumer(

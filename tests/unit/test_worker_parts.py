@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 import pytest
@@ -16,8 +15,12 @@ from streams.stall import StallDetector
 
 GOOD = orjson.dumps(
     {
-        "event_id": "e1", "type": "like", "community_id": "c", "member_id": "m",
-        "occurred_at": "2026-01-01T00:00:00Z", "source": "api",
+        "event_id": "e1",
+        "type": "like",
+        "community_id": "c",
+        "member_id": "m",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "source": "api",
     }
 )
 
@@ -53,11 +56,11 @@ class FlakyClient:
         self.failures = failures
         self.inserted: list[tuple[str, int]] = []
 
-    def insert(self, table: str, data: Sequence[Sequence[Any]], column_names: Sequence[str]) -> None:
+    def raw_insert(self, table: str, column_names: Sequence[str], insert_block: bytes, fmt: str) -> None:
         if self.failures > 0:
             self.failures -= 1
             raise ConnectionError("ClickHouse is down")
-        self.inserted.append((table, len(data)))
+        self.inserted.append((table, len(orjson.loads(b"[" + insert_block + b"]"))))
 
 
 def test_writer_retries_until_stored_with_growing_backoff() -> None:
@@ -86,7 +89,9 @@ def test_writer_gives_up_only_when_stopping() -> None:
 
 def test_read_only_sql() -> None:
     assert read_only_sql("SELECT 1;") == "SELECT 1\nSETTINGS readonly = 1"
-    assert read_only_sql("SELECT 1 SETTINGS max_threads = 1") == "SELECT 1 SETTINGS max_threads = 1, readonly = 1"
+    assert read_only_sql("SELECT 1 SETTINGS max_threads = 1") == (
+        "SELECT 1 SETTINGS max_threads = 1, readonly = 1"
+    )
     with pytest.raises(NotReadOnly):
         read_only_sql("SELECT 1; DROP TABLE x")
     with pytest.raises(NotReadOnly):
