@@ -42,6 +42,9 @@ class Settings:
     stall_seconds: float = 120.0
     snapshot_seconds: float = 10.0
     sink_max_retry_seconds: float = 30.0
+    # While this file exists every ClickHouse write fails at the client boundary:
+    # for outage drills and the outage test. Empty: off.
+    fault_clickhouse_file: str = ""
     webhook_secrets_file: str = ""
     pseudonymize_key: str = ""
     community_granularity: str = (

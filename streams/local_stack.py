@@ -41,6 +41,11 @@ def child_env(settings: Settings) -> dict[str, str]:
             "ENGAGE_WORKER_PORT": str(settings.worker_port),
             "ENGAGE_BATCH_SIZE": str(settings.batch_size),
             "ENGAGE_FLUSH_SECONDS": str(settings.flush_seconds),
+            "ENGAGE_APP_ID": settings.app_id,
+            "ENGAGE_SNAPSHOT_SECONDS": str(settings.snapshot_seconds),
+            "ENGAGE_SINK_MAX_RETRY_SECONDS": str(settings.sink_max_retry_seconds),
+            "ENGAGE_FAULT_CLICKHOUSE_FILE": settings.fault_clickhouse_file,
+            "ENGAGE_STALL_SECONDS": str(settings.stall_seconds),
         }
     )
     return env
@@ -128,6 +133,26 @@ class LocalStack:
             f"logs: {self.log_dir}"
         )
         return self
+
+    def stop_child(self, name: str) -> None:
+        for child_name, proc in list(self.children):
+            if child_name != name:
+                continue
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+            self.children.remove((child_name, proc))
+
+    def restart_worker(self) -> None:
+        """Stop the worker (SIGTERM, as an orchestrator would) and start a new one."""
+        self.stop_child("worker")
+        self.spawn("worker", "worker")
+        self.wait_until("the worker", lambda: http_ok(f"{self.settings.worker_url}/readyz"), 120)
 
     def stop(self) -> None:
         for _name, proc in reversed(self.children):

@@ -14,7 +14,17 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from schemas.outputs import ModerationAction, Tier
+
 PLATFORMS = ("canonical", "slack", "discourse", "github", "bettermode", "moderation")
+WEBHOOK_PLATFORMS = ("slack", "discourse", "github", "bettermode")
+DELIVERY_OUTCOMES = ("accepted", "rejected", "ignored", "handshake", "unavailable")
+# The gateway's own reasons and streams.webhooks.results.REASONS that reach a metric.
+REJECT_REASONS = (
+    "invalid", "too_large", "not_json", "bad_signature", "stale_timestamp", "no_secret", "kafka_unavailable"
+)
+DLQ_REASONS = ("not_utf8", "not_json", "invalid")  # streams.decode.DeadLetter.reason
+SINK_TABLES = ("events", "member_state", "tier_changes", "community_state", "spam_flags", "moderation")
 
 # --- gateway -----------------------------------------------------------------
 GATEWAY_DELIVERIES = Counter(
@@ -126,6 +136,38 @@ WORKER_LAST_PROGRESS = Gauge(
 REBALANCES = Counter("engage_rebalances_total", "Consumer group rebalances seen by this worker.")
 
 
+def _preinitialise() -> None:
+    """Create every bounded label combination at 0, before the first event.
+
+    A series born at 1 has no earlier sample, so rate() and increase() miss its first
+    increment (the first bad signature, the first sink error) and panels read "No data".
+    """
+    for platform in PLATFORMS:
+        EVENTS_RECEIVED.labels(platform)
+        EVENTS_PRODUCED.labels(platform)
+        for outcome in DELIVERY_OUTCOMES:
+            GATEWAY_DELIVERIES.labels(platform, outcome)
+        for reason in REJECT_REASONS:
+            EVENTS_REJECTED.labels(platform, reason)
+    for platform in WEBHOOK_PLATFORMS:
+        GATEWAY_IGNORED.labels(platform)
+    for reason in DLQ_REASONS:
+        EVENTS_DLQ.labels(reason)
+    for before in Tier:
+        for after in Tier:
+            if before != after:
+                TIER_TRANSITIONS.labels(before.value, after.value)
+    for action in ModerationAction:
+        MODERATION_DECISIONS.labels(action.value)
+    for table in SINK_TABLES:
+        SINK_ROWS.labels(table)
+        SINK_ERRORS.labels(table)
+        SINK_RETRIES.labels(table)
+
+
+_preinitialise()
+
+
 def observe_many(histogram: Histogram, values: Iterable[float]) -> None:
     """Observe many values at once: one bucket increment per bucket, not per value.
 
@@ -162,3 +204,12 @@ def _seconds_since_flush() -> float:
 
 
 SINK_SECONDS_SINCE_FLUSH.set_function(_seconds_since_flush)
+
+# --- recovery ------------------------------------------------------------------
+STATE_RESTORED = Counter(
+    "engage_state_restored_communities_total", "Community snapshots restored from the changelog-backed table."
+)
+STATE_REPLAYED = Counter(
+    "engage_state_replayed_events_total", "Events re-read from the log to bring restored state up to date."
+)
+STATE_SNAPSHOTS = Counter("engage_state_snapshots_total", "Community snapshots written to the changelog.")

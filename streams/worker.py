@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -24,7 +25,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import REGISTRY
 
 from schemas.outputs import ModerationDecision
-from sinks.batch_writer import BatchWriter
+from sinks.batch_writer import Backoff, BatchWriter
 from sinks.clickhouse import connect, read_only_sql
 from sinks.migrate import migrate
 from sinks.tables import MODERATION_COLUMNS, ts
@@ -52,16 +53,24 @@ class ClickHouseAccess:
     """One ClickHouse client shared by the writer and the SQL endpoint, used one call at a time."""
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.dsn = settings.dsn
+        self.migrated = False
+        self.fault_file = Path(settings.fault_clickhouse_file) if settings.fault_clickhouse_file else None
         self.lock = threading.Lock()
         self._client: Any = None
 
     def client(self) -> Any:
         if self._client is None:
             self._client = connect(self.dsn)
+            if self.settings.embedded:
+                # This process owns the embedded store from now on: readers must come through us.
+                write_owner_file(self.settings, os.getpid())
         return self._client
 
     def raw_insert(self, table: str, column_names: Any, insert_block: bytes, fmt: str) -> Any:
+        if self.fault_file is not None and self.fault_file.exists():
+            raise ConnectionError(f"ClickHouse write refused: fault injected while {self.fault_file} exists")
         with self.lock:
             return self.client().raw_insert(table, column_names, insert_block=insert_block, fmt=fmt)
 
@@ -72,7 +81,9 @@ class ClickHouseAccess:
 
     def migrate(self) -> list[str]:
         with self.lock:
-            return migrate(self.client())
+            applied = migrate(self.client())
+        self.migrated = True
+        return applied
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -113,7 +124,9 @@ def create_app(settings: Settings) -> faust.App:
 
     ch = ClickHouseAccess(settings)
     stopping = threading.Event()
-    writer = BatchWriter(lambda: ch, should_stop=stopping.is_set)
+    writer = BatchWriter(
+        lambda: ch, backoff=Backoff(max_s=settings.sink_max_retry_seconds), should_stop=stopping.is_set
+    )
     processor = BatchProcessor(writer)
     stall = StallDetector(settings.stall_seconds)
     registry = StateRegistry(
@@ -141,11 +154,14 @@ def create_app(settings: Settings) -> faust.App:
         async with init_lock:
             if partition in ready:
                 return
+            before = len(registry.communities)
             marker = store.restore_partition(registry, partition)
+            metrics.STATE_RESTORED.inc(len(registry.communities) - before)
             end = first_offset if first_offset is not None else await _committed(settings, partition)
             replayed = await replay_tail(
                 settings.bootstrap, TOPIC_EVENTS, partition, marker + 1, end, registry
             )
+            metrics.STATE_REPLAYED.inc(replayed)
             if replayed:
                 log.info(
                     "partition %d: restored snapshots at offset %d, replayed %d events",
@@ -166,7 +182,7 @@ def create_app(settings: Settings) -> faust.App:
         if time.monotonic() - last_snapshot[0] < settings.snapshot_seconds:
             return
         for p in sorted(ready):
-            store.write_partition(registry, p, partition_offset.get(p, -1))
+            metrics.STATE_SNAPSHOTS.inc(store.write_partition(registry, p, partition_offset.get(p, -1)))
         last_snapshot[0] = time.monotonic()
 
     @app.task  # type: ignore[untyped-decorator]
@@ -174,8 +190,6 @@ def create_app(settings: Settings) -> faust.App:
         applied = await asyncio.to_thread(ch.migrate)
         if applied:
             log.info("applied ClickHouse migrations: %s", ", ".join(applied))
-        if settings.embedded:
-            write_owner_file(settings, os.getpid())
 
     @app.agent(events_topic)
     async def process_events(stream: Any) -> None:
@@ -270,6 +284,8 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
+        if not ch.migrated:
+            return web.json({"ok": False, "clickhouse": "migrations not applied yet"}, status=503)
         try:
             await asyncio.to_thread(ch.raw_query, "SELECT 1", "TSV")
         except Exception as exc:

@@ -13,6 +13,14 @@ import pytest
 from streams.config import Settings
 
 
+E2E_WEBHOOK_SECRETS = {
+    "slack": "e2e-slack-signing-secret",
+    "discourse": "e2e-discourse-secret",
+    "github": "e2e-github-secret",
+    "bettermode": "e2e-bettermode-secret",
+}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -37,6 +45,9 @@ def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data = Path(tmp_path_factory.mktemp("engage-e2e"))
     kport = free_port_pair()
     os.environ["ENGAGE_KAFKA_CONTROLLER_PORT"] = str(kport + 1)
+    # The gateway of the e2e stack verifies webhooks with these (tests sign with them).
+    for platform, secret in E2E_WEBHOOK_SECRETS.items():
+        os.environ[f"ENGAGE_WEBHOOK_SECRET_{platform.upper()}"] = secret
     return Settings.from_env(
         {},
         data_dir=str(data),
@@ -45,6 +56,9 @@ def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         worker_port=free_port(),
         batch_size=2000,
         flush_seconds=0.3,
+        snapshot_seconds=2.0,
+        sink_max_retry_seconds=1.0,
+        fault_clickhouse_file=str(data / "fail-clickhouse"),
     )
 
 
