@@ -1,6 +1,7 @@
 """Column lists of the base tables and the row builders that fill them.
 
-Kept next to the DDL they mirror (sinks/migrations/0001_base_tables.sql).
+Kept next to the DDL they mirror (sinks/migrations/0001_base_tables.sql; member_state's
+`decay_rate` comes from 0003_member_decay.sql).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ MEMBER_STATE_COLUMNS = (
     "actor_role",
     "spam_status",
     "version",
+    "decay_rate",
 )
 TIER_CHANGES_COLUMNS = (
     "community_id",
@@ -120,7 +122,9 @@ def event_row(rec: EventRecord, source: str, ingested_at: float, partition: int,
     ]
 
 
-def member_state_row(r: MemberRow, spam_status: str, version: int) -> list[Any]:
+def member_state_row(r: MemberRow, spam_status: str, version: int, decay_rate: float) -> list[Any]:
+    """`decay_rate` is the scorer's lambda (`ScoringConfig.decay_rate`, ln 2 / half-life, per
+    second): the views use it to decay this row's scores from `as_of` to the community clock."""
     return [
         r.community_id,
         r.member_id,
@@ -136,6 +140,7 @@ def member_state_row(r: MemberRow, spam_status: str, version: int) -> list[Any]:
         r.actor_role,
         spam_status,
         version,
+        decay_rate,
     ]
 
 

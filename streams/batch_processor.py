@@ -54,8 +54,9 @@ class Prepared:
 
 
 class BatchProcessor:
-    def __init__(self, writer: BatchWriter) -> None:
+    def __init__(self, writer: BatchWriter, decay_rate: float) -> None:
         self.writer = writer
+        self.decay_rate = decay_rate  # written with member rows, so views can decay them to a common clock
 
     def prepare(self, batch: Sequence[Incoming], now: float | None = None) -> Prepared:
         ingested_at = time.time() if now is None else now
@@ -85,7 +86,9 @@ class BatchProcessor:
     def add_state(self, prepared: Prepared, outputs: Outputs) -> None:
         """Rows for the derived tables from what scoring and spam changed in this batch."""
         version = time.time_ns()
-        members = [member_state_row(row, status, version) for row, status in outputs.members.values()]
+        members = [
+            member_state_row(row, status, version, self.decay_rate) for row, status in outputs.members.values()
+        ]
         changes = [tier_change_row(t) for t in outputs.tier_changes]
         communities = [community_state_row(r, version) for r in outputs.communities.values()]
         flags = [spam_flag_row(f) for f in outputs.flags]

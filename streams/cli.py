@@ -67,6 +67,20 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print the results as JSON too")
     _common(bench)
 
+    sim = sub.add_parser("simulate", help="write a seeded simulated community (events and spam labels, JSON Lines)")
+    sim.add_argument("--events", default="simulation-events.jsonl", help="events file to write")
+    sim.add_argument("--labels", default="simulation-labels.jsonl", help="ground-truth labels file to write")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--communities", type=int, default=4)
+    sim.add_argument("--members", type=int, default=2000, help="members per community")
+    sim.add_argument("--days", type=float, default=14.0)
+    sim.add_argument("--spam", type=int, default=24, help="planted spam profiles per community")
+
+    ev = sub.add_parser("eval-spam", help="compare spam flags in ClickHouse with a simulation's labels")
+    ev.add_argument("labels", help="labels file written by `engage simulate`")
+    ev.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    _common(ev)
+
     gw = sub.add_parser("gateway", help="serve the HTTP gateway")
     _common(gw)
     wk = sub.add_parser("worker", help="run the Faust worker")
@@ -120,6 +134,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             print(json.dumps(results))
         return 0
+    if cmd == "simulate":
+        from streams.commands import simulate_command
+
+        return simulate_command(
+            args.events, args.labels, args.seed, args.communities, args.members, args.days, args.spam
+        )
+    if cmd == "eval-spam":
+        from streams.commands import eval_spam_command
+
+        return eval_spam_command(settings, args.labels, args.check)
     if cmd == "run":
         from streams.commands import run_command
 

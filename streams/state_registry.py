@@ -78,8 +78,9 @@ class StateRegistry:
                 continue
             c.last_offset = max(offset for _, _, offset in items)
             c.dirty = True
-            flags = c.spam.observe(fresh)
             outcome = c.scorer.apply(fresh)
+            # the spam core sees each event once: duplicates and late events were dropped by the scorer
+            flags = c.spam.observe(outcome.accepted)
             out.scored += outcome.scored
             out.duplicates += outcome.duplicates
             out.late += outcome.late

@@ -12,6 +12,7 @@ SQL over HTTP (`POST /v1/sql`) for `engage query` and analysts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -127,7 +128,6 @@ def create_app(settings: Settings) -> faust.App:
     writer = BatchWriter(
         lambda: ch, backoff=Backoff(max_s=settings.sink_max_retry_seconds), should_stop=stopping.is_set
     )
-    processor = BatchProcessor(writer)
     stall = StallDetector(settings.stall_seconds)
     registry = StateRegistry(
         ScoringConfig(
@@ -137,6 +137,7 @@ def create_app(settings: Settings) -> faust.App:
         ),
         SpamConfig(),
     )
+    processor = BatchProcessor(writer, decay_rate=registry.scoring.decay_rate)
     store = SnapshotStore(
         snapshots.data,
         lambda p, k, v: snapshots.send_changelog(p, k, v, value_serializer="raw"),
@@ -312,7 +313,12 @@ def create_app(settings: Settings) -> faust.App:
         # The next owner restores from the snapshots and replays the tail; drop ours.
         metrics.REBALANCES.inc()
         for tp in revoked:
-            if tp.topic == TOPIC_EVENTS and tp.partition in ready:
+            if tp.topic != TOPIC_EVENTS:
+                continue
+            # a partition we no longer own must not keep reporting its old lag
+            with contextlib.suppress(KeyError):
+                metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+            if tp.partition in ready:
                 ready.discard(tp.partition)
                 registry.drop_partition(tp.partition)
 

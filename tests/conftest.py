@@ -12,7 +12,6 @@ import pytest
 
 from streams.config import Settings
 
-
 E2E_WEBHOOK_SECRETS = {
     "slack": "e2e-slack-signing-secret",
     "discourse": "e2e-discourse-secret",

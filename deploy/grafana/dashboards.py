@@ -105,9 +105,9 @@ LIMIT 200""",
     "ambassadors": f"""SELECT
     community_id,
     member_id,
-    creation,
-    curation,
-    received,
+    creation_now,
+    curation_now,
+    received_now,
     creation_rank,
     join_source,
     last_active
@@ -119,11 +119,11 @@ LIMIT 500""",
     community_id,
     member_id,
     tier,
-    creation,
+    creation_now,
     creation_rank,
     creation_top_fraction
 FROM engagement.v_member_current
-WHERE is_eligible AND tier != 'ambassador' AND creation > 0 AND creation_top_fraction <= 0.10
+WHERE is_eligible AND tier != 'ambassador' AND creation_now > 0 AND creation_top_fraction <= 0.10
     AND {_COMMUNITY}
 ORDER BY community_id, creation_rank
 LIMIT 500""",
@@ -606,6 +606,21 @@ def pipeline_health() -> dash.Dashboard:
         .with_panel(
             _timeseries(
                 ids,
+                "State recovery",
+                "After a restart or rebalance: community snapshots restored, events re-read from the log "
+                "to bring them up to date, and snapshots written.",
+                "short",
+                [
+                    _prom(f"sum(increase(engage_state_restored_communities_total{r}))", "restored communities", "A"),
+                    _prom(f"sum(increase(engage_state_replayed_events_total{r}))", "replayed events", "B"),
+                    _prom(f"sum(increase(engage_state_snapshots_total{r}))", "snapshots written", "C"),
+                ],
+                span=8,
+            )
+        )
+        .with_panel(
+            _timeseries(
+                ids,
                 "Seconds since last progress",
                 "Now minus the time each worker last finished a batch.",
                 "s",
@@ -737,7 +752,7 @@ def community_engagement() -> dash.Dashboard:
                 ids,
                 "Ambassadors",
                 "Eligible creators in the top 1% of their community by creation: the members "
-                "to find, recruit and nurture.",
+                "to find, recruit and nurture. Scores are decayed to the community clock (_now).",
                 "ambassadors",
                 height=10,
             )
@@ -746,7 +761,8 @@ def community_engagement() -> dash.Dashboard:
             _table(
                 ids,
                 "Near-ambassadors",
-                "The rest of the top 10% by creation: members who would contribute more with a little help.",
+                "The rest of the top 10% by creation at the community clock: members who would "
+                "contribute more with a little help.",
                 "near_ambassadors",
                 height=10,
             )

@@ -206,13 +206,16 @@ class CommunityScorer:
         low_u = curators[0][0] if curators else inf
         scored = late = duplicates = 0
 
-        for event_id, kind, _, member_id, ts, role, _, target_author, join_source, _, _ in events:
+        accepted_append = out.accepted.append
+        for event in events:
+            event_id, kind, _, member_id, ts, role, _, target_author, join_source, _, _ = event
             if ts < clock - lateness:
                 late += 1
                 continue
             if not dedup_add(event_id, ts):
                 duplicates += 1
                 continue
+            accepted_append(event)
             scored += 1
             advanced = ts > clock
             if advanced:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from streams.event_record import EventRecord
+
 
 class TierChangeRecord(NamedTuple):
     """A member moved from one tier to another; scores are decayed at `at`."""
@@ -60,3 +62,5 @@ class BatchOutcome:
     scored: int = 0
     duplicates: int = 0
     late: int = 0
+    # the events scored (neither late nor duplicate), in order: what other cores may count
+    accepted: list[EventRecord] = field(default_factory=list)

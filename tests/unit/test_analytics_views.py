@@ -1,4 +1,4 @@
-"""The analytics views (sinks/migrations/0002) on the embedded engine, with exact values.
+"""The analytics views (sinks/migrations/0002, 0003) on the embedded engine, with exact values.
 
 The simulated communities and the hand-worked numbers asserted here are in
 tests/fixtures/analytics/simulated_communities.py; every event row is loaded twice.
@@ -6,6 +6,7 @@ tests/fixtures/analytics/simulated_communities.py; every event row is loaded twi
 
 from __future__ import annotations
 
+import math
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, f
 
 from sinks.migrate import available
 from tests.fixtures.analytics.embedded_store import analytics_store, insert
-from tests.fixtures.analytics.simulated_communities import BANDS, TABLES, Rows
+from tests.fixtures.analytics.simulated_communities import BANDS, RATE, TABLES, Rows
 
 VIEWS = (
     "v_community_clock", "v_member_current", "v_tier_mix", "v_critical_mass", "v_retention_by_source",
@@ -79,7 +80,7 @@ def test_ambassadors_are_the_latest_eligible_ambassadors(ch: Client) -> None:
                       "ORDER BY community_id, creation_rank")
     # big-0012 was an ambassador in an older version; big-spam1 is flagged; mcs is confirmed spam.
     assert [(r["community_id"], r["member_id"]) for r in found] == [
-        *[("ana-big", f"big-{k:04d}") for k in range(1, 12)], ("ana-micro", "mc01")]
+        *[("ana-big", f"big-{k:04d}") for k in range(1, 12)], ("ana-decay", "dd-fresh"), ("ana-micro", "mc01")]
 
 
 def test_critical_mass_kernel_and_history(ch: Client) -> None:
@@ -147,8 +148,12 @@ def test_concentration_of_creation(ch: Client) -> None:
     assert (micro["worker_top1_share"], micro["worker_top20_share"]) == (0.5, 0.85)
     big = one(ch, "SELECT * FROM engagement.v_concentration WHERE community_id = 'ana-big'")
     # 11 ambassadors hold 99+...+89 = 1034 of 1034 + (40+...+27 = 469) + 95 x 2 = 1693;
-    # the 9 largest (855) are the fewest reaching half.
-    assert tuple(big[k] for k in keys) == (1040, 1693.0, 11, 208, 1034.0, 1693.0, 1034 / 1693, 1.0, 9)
+    # the 9 largest (855) are the fewest reaching half. Every row was written at 04-30 00:00
+    # and the clock is 20:00: each creation is decayed by the same 20 hours, shares unchanged.
+    f = math.exp(-RATE * 20 * 3600)
+    assert tuple(big[k] for k in keys) == pytest.approx(
+        (1040, 1693.0 * f, 11, 208, 1034.0 * f, 1693.0 * f, 1034 / 1693, 1.0, 9), rel=1e-12)
+    assert (big["clock"], big["worker_top1_share"]) == (datetime(2025, 4, 30, 20), 0.09)
 
 
 DAILY = [
@@ -224,7 +229,7 @@ def test_community_clock_is_the_latest_event(ch: Client) -> None:
     assert got == {
         "ana-ret": datetime(2025, 4, 30, 18), "ana-daily": datetime(2025, 3, 4, 10, 1),
         "ana-micro": datetime(2025, 4, 29, 20), "ana-kernel": datetime(2025, 4, 28, 12),
-        "ana-big": datetime(2025, 4, 30, 20),
+        "ana-big": datetime(2025, 4, 30, 20), "ana-decay": datetime(2025, 4, 14),
     }
 
 

@@ -44,7 +44,7 @@ def test_decode_dead_letters(value: bytes | None, reason: str) -> None:
 
 
 def test_processor_splits_rows_and_dead_letters() -> None:
-    proc = BatchProcessor(BatchWriter(lambda: FlakyClient(0)))
+    proc = BatchProcessor(BatchWriter(lambda: FlakyClient(0)), decay_rate=5e-7)
     prepared = proc.prepare([Incoming(GOOD, 3, 10, 0.0), Incoming(b"junk", 3, 11, 0.0)])
     columns, rows = prepared.tables["events"]
     assert len(rows) == 1 and rows[0][columns.index("kafka_offset")] == 10
