@@ -56,6 +56,33 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
     ]
 
 
+# Past this magnitude a float no longer spells its integer exactly.
+_EXACT_FLOAT_INTS = 2**53
+
+
+def whole_floats_as_ints(value: Any) -> Any:
+    """`2.0` as `2`: the same JSON number, an integer to JSON Schema (and our OpenAPI document)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_FLOAT_INTS:
+        return int(value)
+    if isinstance(value, list):
+        return [whole_floats_as_ints(v) for v in value]
+    if isinstance(value, dict):
+        return {k: whole_floats_as_ints(v) for k, v in value.items()}
+    return value
+
+
+def validate_events(body: bytes, parsed: Any) -> list[CanonicalEvent]:
+    """The events in `body` (`parsed` is its JSON); raises pydantic's ValidationError."""
+    try:
+        return _MANY.validate_json(body) if isinstance(parsed, list) else [_ONE.validate_json(body)]
+    except ValidationError as exc:
+        if not any(e["type"] == "int_type" and isinstance(e["input"], float) for e in exc.errors()):
+            raise
+    # The strict models take an integer only as `2`; `2.0` is retried here, off the hot path.
+    fixed = orjson.dumps(whole_floats_as_ints(parsed))
+    return _MANY.validate_json(fixed) if isinstance(parsed, list) else [_ONE.validate_json(fixed)]
+
+
 class Gateway:
     def __init__(self, settings: Settings, producer: EventProducer, clickhouse_ready: Readiness) -> None:
         self.settings = settings
@@ -131,7 +158,7 @@ class Gateway:
             count = 1
         metrics.EVENTS_RECEIVED.labels(platform).inc(count)
         try:
-            events = _MANY.validate_json(body) if isinstance(parsed, list) else [_ONE.validate_json(body)]
+            events = validate_events(body, parsed)
         except ValidationError as exc:
             metrics.EVENTS_REJECTED.labels(platform, "invalid").inc(count)
             metrics.GATEWAY_DELIVERIES.labels(platform, "rejected").inc()

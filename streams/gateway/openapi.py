@@ -20,9 +20,34 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _type_rules() -> list[dict[str, Any]]:
+    """`CanonicalEvent`'s cross-field rules (its `_fields_fit_the_type` validator), which pydantic
+    leaves out of the schema: without them the document admits events the gateway refuses."""
+    no_comment_fields = {"content_fingerprint": {"type": "null"}, "link_count": {"const": 0}}
+    return [
+        {
+            "properties": {
+                "type": {"const": "join"},
+                "join_source": {"$ref": "#/components/schemas/JoinSource"},
+                **no_comment_fields,
+            },
+            "required": ["join_source"],
+        },
+        {"properties": {"type": {"const": "comment"}, "join_source": {"type": "null"}}},
+        {
+            "properties": {
+                "type": {"enum": ["like", "share"]},
+                "join_source": {"type": "null"},
+                **no_comment_fields,
+            }
+        },
+    ]
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     event_schema = CanonicalEvent.model_json_schema(ref_template="#/components/schemas/{model}")
+    event_schema["oneOf"] = _type_rules()
     defs = event_schema.pop("$defs", {})
     moderation = ModerationDecision.model_json_schema(ref_template="#/components/schemas/{model}")
     defs.update(moderation.pop("$defs", {}))

@@ -39,6 +39,7 @@ from streams.webhooks.payload import (
     opt_ident,
     opt_iso_time,
     opt_obj,
+    opt_str,
     opt_text,
     text,
 )
@@ -88,7 +89,7 @@ class BettermodeAdapter:
             return Ignored(f"bettermode payload type {kind!r} is not used")
         network = text(payload, "networkId")
         data = obj(payload, "data")
-        name = data.get("name")
+        name = opt_str(data, "name", "data")
         key = f"{network}:{text(data, 'id', 'data')}"
         if name == "post.published":
             return _post(data, network, key, ctx)

@@ -88,6 +88,14 @@ def opt_ident(parent: JsonObject, key: str) -> str | None:
     return None
 
 
+def opt_str(parent: JsonObject, key: str, path: str = "") -> str | None:
+    """An optional string as sent (None when absent or null); any other type is out of shape."""
+    value = parent.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise MappingError(child(path, key), "not a string")
+
+
 def opt_int(parent: JsonObject, key: str) -> int | None:
     value = parent.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -35,6 +35,7 @@ from streams.webhooks.payload import (
     obj,
     opt_ident,
     opt_int,
+    opt_str,
     opt_text,
     text,
 )
@@ -115,10 +116,10 @@ def _reaction(payload: JsonObject, event: JsonObject, team: str, event_id: str, 
 
 
 def _message(event: JsonObject, team: str, event_id: str, ctx: Context) -> Outcome:
-    subtype = event.get("subtype")
+    subtype = opt_str(event, "subtype", "event")
     if subtype not in COMMENT_SUBTYPES:
         return Ignored(f"slack message subtype {subtype!r} is not used")
-    if event.get("channel_type") in PRIVATE_CHANNEL_TYPES:
+    if opt_str(event, "channel_type", "event") in PRIVATE_CHANNEL_TYPES:
         return Ignored("slack direct messages are private and not used")
     if event.get("hidden") is True:
         return Ignored("slack hidden messages are not used")
