@@ -179,8 +179,10 @@ def create_app(settings: Settings) -> faust.App:
         for f in outputs.flags:
             await flags_topic.send(key=f.community_id.encode(), value=orjson.dumps(f.to_json()))
 
+    in_batch = [False]  # a batch applied to state but not yet stored must never be checkpointed
+
     def maybe_snapshot() -> None:
-        if time.monotonic() - last_snapshot[0] < settings.snapshot_seconds:
+        if in_batch[0] or time.monotonic() - last_snapshot[0] < settings.snapshot_seconds:
             return
         for p in sorted(ready):
             metrics.STATE_SNAPSHOTS.inc(store.write_partition(registry, p, partition_offset.get(p, -1)))
@@ -205,6 +207,7 @@ def create_app(settings: Settings) -> faust.App:
                 partition_offset[m.partition] = m.offset
             for p, first in firsts.items():
                 await ensure_state(p, first)
+            in_batch[0] = True
             metrics.BATCH_SIZE.observe(len(incoming))
             prepared = processor.prepare(incoming)
             started = time.perf_counter()
@@ -226,6 +229,7 @@ def create_app(settings: Settings) -> faust.App:
             await asyncio.to_thread(processor.store, prepared)
             await publish(outputs)
             metrics.TRACKED_MEMBERS.set(registry.tracked_members())
+            in_batch[0] = False
             maybe_snapshot()
             stall.progress()
 
@@ -271,7 +275,14 @@ def create_app(settings: Settings) -> faust.App:
             await publish(outputs)
             metrics.MODERATION_DECISIONS.labels(decision.action.value).inc()
             # a decision is rare and not in the events log: snapshot its partition at once
-            store.write_partition(registry, msg.partition, partition_offset.get(msg.partition, -1))
+            # (unless a batch is half done: then the next checkpoint, moments later, takes it)
+            if not in_batch[0]:
+                store.write_partition(registry, msg.partition, partition_offset.get(msg.partition, -1))
+
+    @app.timer(interval=max(0.5, settings.snapshot_seconds / 2))  # type: ignore[untyped-decorator]
+    async def _checkpoint_when_idle() -> None:
+        # batches checkpoint as they finish; this covers a worker that has gone quiet
+        maybe_snapshot()
 
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def _watch_lag() -> None:

@@ -79,7 +79,7 @@ def test_restart_and_replay_into_empty_state_give_identical_member_state(
     for batch in chunks(evs[:half], 500):
         post_events(e2e_settings.gateway_url, batch)
     wait_for(lambda: stored(e2e_settings, communities) == half, 90, "the first half")
-    time.sleep(2.5)  # let a snapshot round happen, so recovery uses snapshots and the log tail
+    time.sleep(4.0)  # let a snapshot round happen, so recovery uses snapshots and the log tail
 
     stack.restart_worker()
     # the new worker restores snapshots and replays the tail once it is handed the partitions
