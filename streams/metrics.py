@@ -39,7 +39,7 @@ EVENTS_RECEIVED = Counter(
 EVENTS_REJECTED = Counter(
     "engage_events_rejected_total",
     "Deliveries or events refused by the gateway, by reason "
-    "(invalid, too_large, not_json, bad_signature, stale_timestamp, kafka_unavailable).",
+    "(invalid, too_large, not_json, bad_signature, stale_timestamp, no_secret, kafka_unavailable).",
     ["platform", "reason"],
 )
 EVENTS_PRODUCED = Counter(
@@ -140,7 +140,8 @@ def _preinitialise() -> None:
     """Create every bounded label combination at 0, before the first event.
 
     A series born at 1 has no earlier sample, so rate() and increase() miss its first
-    increment (the first bad signature, the first sink error) and panels read "No data".
+    increment (the first bad signature, the first sink error) and panels read "No data";
+    a histogram born during one scrape interval has a p99 of NaN until the next request.
     """
     for platform in PLATFORMS:
         EVENTS_RECEIVED.labels(platform)
@@ -149,6 +150,8 @@ def _preinitialise() -> None:
             GATEWAY_DELIVERIES.labels(platform, outcome)
         for reason in REJECT_REASONS:
             EVENTS_REJECTED.labels(platform, reason)
+    for platform in ("canonical", *WEBHOOK_PLATFORMS):
+        GATEWAY_LATENCY.labels(platform)
     for platform in WEBHOOK_PLATFORMS:
         GATEWAY_IGNORED.labels(platform)
     for reason in DLQ_REASONS:
@@ -163,6 +166,7 @@ def _preinitialise() -> None:
         SINK_ROWS.labels(table)
         SINK_ERRORS.labels(table)
         SINK_RETRIES.labels(table)
+        SINK_FLUSH_DURATION.labels(table)
 
 
 _preinitialise()

@@ -625,8 +625,10 @@ def pipeline_health() -> dash.Dashboard:
                 "Now minus the time each worker last finished a batch.",
                 "s",
                 [
+                    # `> 0`: every process exports the gauge, but only workers set it; the gateway's 0
+                    # would plot as "56 years since last progress" and flatten the workers' lines.
                     _prom(
-                        "time() - max by (instance) (engage_worker_last_progress_timestamp_seconds)",
+                        "time() - max by (instance) (engage_worker_last_progress_timestamp_seconds > 0)",
                         "{{instance}}",
                     )
                 ],
