@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from streams.commands import chunks, post_events
@@ -19,24 +18,12 @@ from streams.embedded_sql import query
 from streams.local_stack import LocalStack, http_ok
 from streams.simulate import simulate
 
+from .helpers import rows, wait_for, worker_metric
+
 pytestmark = pytest.mark.usefixtures("stack")
 
 HALF_LIFE_S = 14 * 86400.0
 LAMBDA = math.log(2) / HALF_LIFE_S
-
-
-def rows(settings: Settings, sql: str) -> list[dict[str, Any]]:
-    out = query(settings, sql, "JSONEachRow")
-    return [orjson.loads(line) for line in out.splitlines() if line.strip()]
-
-
-def wait_for(check: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def stored(settings: Settings, communities: list[str]) -> int:
@@ -86,7 +73,7 @@ def test_restart_and_replay_into_empty_state_give_identical_member_state(
     for batch in chunks(evs[half:], 500):
         post_events(e2e_settings.gateway_url, batch)
         break
-    wait_for(lambda: _metric(e2e_settings, "engage_state_restored_communities_total") > 0, 60, "restored state")
+    wait_for(lambda: worker_metric(e2e_settings, "engage_state_restored_communities_total") > 0, 60, "restored state")
     for batch in chunks(evs[half + 500 :], 500):
         post_events(e2e_settings.gateway_url, batch)
     wait_for(lambda: stored(e2e_settings, communities) == len(evs), 90, "the second half")
@@ -126,16 +113,6 @@ def test_restart_and_replay_into_empty_state_give_identical_member_state(
         tiers[a["tier"]] += 1
     # the community is not all lurkers: the comparison covers every tier
     assert tiers["creator"] + tiers["ambassador"] > 0 and tiers["curator"] > 0, tiers
-
-
-def _metric(settings: Settings, name: str) -> float:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{settings.worker_url}/metrics", timeout=5) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return 0.0
 
 
 def _free_port() -> int:

@@ -5,12 +5,9 @@ the embedded engine (the worker's fault file)."""
 
 from __future__ import annotations
 
-import time
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -20,29 +17,9 @@ from streams.config import Settings
 from streams.embedded_sql import query
 from streams.simulate import simulate
 
+from .helpers import scalar, wait_for, worker_metric
+
 pytestmark = pytest.mark.usefixtures("stack")
-
-
-def metric(settings: Settings, name: str) -> float:
-    total = 0.0
-    with urllib.request.urlopen(f"{settings.worker_url}/metrics", timeout=5) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith(name) and not line.startswith("#") and line[len(name)] in " {":
-                total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
-def count(settings: Settings, sql: str) -> int:
-    return int(query(settings, sql, "TSV").strip())
-
-
-def wait_for(check: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_clickhouse_outage_pauses_then_stores_every_event_once(e2e_settings: Settings) -> None:
@@ -59,37 +36,39 @@ def test_clickhouse_outage_pauses_then_stores_every_event_once(e2e_settings: Set
     community = evs[0]["community_id"]
     expected = Counter((e["occurred_at"][:10], e["type"]) for e in evs)
     fault = Path(e2e_settings.fault_clickhouse_file)
-    retries_before = metric(e2e_settings, "engage_sink_retries_total")
+    retries_before = worker_metric(e2e_settings, "engage_sink_retries_total")
 
     fault.touch()
     try:
         for batch in chunks(evs, 500):
             post_events(e2e_settings.gateway_url, batch)  # Kafka takes them: the gateway is unaffected
-        wait_for(lambda: metric(e2e_settings, "engage_sink_paused") == 1, 30, "the sink to pause")
-        wait_for(lambda: metric(e2e_settings, "engage_sink_retries_total") >= retries_before + 3, 30, "a few retries")
+        wait_for(lambda: worker_metric(e2e_settings, "engage_sink_paused") == 1, 30, "the sink to pause")
+        wait_for(
+            lambda: worker_metric(e2e_settings, "engage_sink_retries_total") >= retries_before + 3, 30, "a few retries"
+        )
         where = f"community_id = '{community}'"
-        assert count(e2e_settings, f"SELECT count() FROM engagement.events WHERE {where}") == 0
+        assert scalar(e2e_settings, f"SELECT count() FROM engagement.events WHERE {where}") == 0
     finally:
         fault.unlink()
 
     wait_for(
-        lambda: count(e2e_settings, f"SELECT count() FROM engagement.events WHERE {where}") == len(evs),
+        lambda: scalar(e2e_settings, f"SELECT count() FROM engagement.events WHERE {where}") == len(evs),
         60,
         "every event after ClickHouse came back",
     )
-    assert metric(e2e_settings, "engage_sink_paused") == 0
+    assert worker_metric(e2e_settings, "engage_sink_paused") == 0
     # stored once: not even a duplicate row waiting for a merge
-    assert count(e2e_settings, f"SELECT count() FROM engagement.events WHERE {where}") == len(evs)
+    assert scalar(e2e_settings, f"SELECT count() FROM engagement.events WHERE {where}") == len(evs)
 
     # the same events delivered again (a replay, a producer retry): rows may double, counts must not
     for batch in chunks(evs, 500):
         post_events(e2e_settings.gateway_url, batch)
     wait_for(
-        lambda: count(e2e_settings, f"SELECT count() FROM engagement.events WHERE {where}") == 2 * len(evs),
+        lambda: scalar(e2e_settings, f"SELECT count() FROM engagement.events WHERE {where}") == 2 * len(evs),
         60,
         "the second delivery",
     )
-    assert count(e2e_settings, f"SELECT count() FROM engagement.events FINAL WHERE {where}") == len(evs)
+    assert scalar(e2e_settings, f"SELECT count() FROM engagement.events FINAL WHERE {where}") == len(evs)
     daily = query(
         e2e_settings,
         f"SELECT toString(day) AS day, joins, likes, shares, comments FROM engagement.v_daily WHERE {where}",
@@ -103,5 +82,5 @@ def test_clickhouse_outage_pauses_then_stores_every_event_once(e2e_settings: Set
                 got[(row["day"], kind)] = int(row[col])
     assert got == expected
     # the members' event counts did not double either: the worker dedups by event_id
-    counted = count(e2e_settings, f"SELECT sum(events_counted) FROM engagement.member_state FINAL WHERE {where}")
+    counted = scalar(e2e_settings, f"SELECT sum(events_counted) FROM engagement.member_state FINAL WHERE {where}")
     assert counted == len(evs)

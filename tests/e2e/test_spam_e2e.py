@@ -8,7 +8,6 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -19,32 +18,22 @@ from streams.config import Settings
 from streams.embedded_sql import query
 from streams.simulate import simulate
 
+from .helpers import rows, scalar, wait_for
+
 pytestmark = pytest.mark.usefixtures("stack")
 SEED = 4711
-
-
-def rows(settings: Settings, sql: str) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in query(settings, sql, "JSONEachRow").splitlines() if line.strip()]
-
-
-def scalar(settings: Settings, sql: str) -> int:
-    return int(query(settings, sql, "TSV").strip())
-
-
-def wait_for(check: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
 def simulated(e2e_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path]:
     events, labels = simulate(
-        seed=SEED, communities=2, members_per_community=600, days=7,
-        start=datetime(2026, 7, 6, tzinfo=UTC), spam_profiles_per_community=24, history_days=30,
+        seed=SEED,
+        communities=2,
+        members_per_community=600,
+        days=7,
+        start=datetime(2026, 7, 6, tzinfo=UTC),
+        spam_profiles_per_community=24,
+        history_days=30,
     )
     evs = list(events)
     labels_path = Path(tmp_path_factory.mktemp("spam")) / "labels.jsonl"
@@ -55,7 +44,8 @@ def simulated(e2e_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
     where = "community_id IN (" + ",".join(f"'{c}'" for c in communities) + ")"
     wait_for(
         lambda: scalar(e2e_settings, f"SELECT uniqExact(event_id) FROM engagement.events WHERE {where}") == len(evs),
-        180, "the simulated communities",
+        180,
+        "the simulated communities",
     )
     time.sleep(1.5)  # the batch's member and flag rows are stored in the same flush; let the last one land
     return communities, labels_path
@@ -118,8 +108,14 @@ def test_moderation_clear_and_confirm_go_through_kafka(
     for member, action in ((to_clear, "clear"), (to_confirm, "confirm")):
         r = httpx.post(
             f"{e2e_settings.gateway_url}/v1/moderation",
-            json={"community_id": cid, "member_id": member, "action": action, "moderator": "mod-ana",
-                  "reason": f"e2e {uuid.uuid4().hex[:6]}", "decided_at": decided},
+            json={
+                "community_id": cid,
+                "member_id": member,
+                "action": action,
+                "moderator": "mod-ana",
+                "reason": f"e2e {uuid.uuid4().hex[:6]}",
+                "decided_at": decided,
+            },
             timeout=10,
         )
         assert r.status_code == 202, r.text
@@ -132,9 +128,7 @@ def test_moderation_clear_and_confirm_go_through_kafka(
         f"WHERE community_id = '{cid}' AND member_id = '{to_clear}' ORDER BY version DESC LIMIT 1",
     )[0]
     assert flag == {"status": "cleared", "decided_by": "mod-ana"}
-    assert scalar(
-        e2e_settings, f"SELECT count() FROM engagement.moderation FINAL WHERE community_id = '{cid}'"
-    ) >= 2
+    assert scalar(e2e_settings, f"SELECT count() FROM engagement.moderation FINAL WHERE community_id = '{cid}'") >= 2
     # the cleared member is back in the community's numbers
     wait_for(lambda: _members(e2e_settings, cid) == members_before + 1, 30, "the cleared member counted")
     r = httpx.post(f"{e2e_settings.gateway_url}/v1/moderation", json={"community_id": cid}, timeout=10)
