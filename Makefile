@@ -44,7 +44,7 @@ run: $(STAMP) kafka-jars
 demo: $(STAMP) kafka-jars
 	$(BIN)/engage demo
 
-test: $(STAMP) kafka-jars system-deps
+test: $(STAMP) kafka-jars system-deps lint
 	$(BIN)/pytest -q
 
 test-unit: $(STAMP)
