@@ -135,7 +135,8 @@ def create_app(settings: Settings) -> faust.App:
             lateness_seconds=settings.scoring_lateness_days * 86400,
             dedup_window_seconds=max(settings.scoring_lateness_days, 7.0) * 86400,
         ),
-        SpamConfig(),
+        # the spam core may forget a quiet member only once no late event can reach into its past
+        SpamConfig(forget_seconds=max(SpamConfig().forget_seconds, settings.scoring_lateness_days * 86400)),
     )
     processor = BatchProcessor(writer, decay_rate=registry.scoring.decay_rate)
     store = SnapshotStore(

@@ -60,3 +60,8 @@ class SpamConfig:
     # Window state of a member idle this long (in event time) is dropped; swept every `sweep_seconds`.
     idle_seconds: float = DAY
     sweep_seconds: float = 6 * 3_600.0
+    # A member with nothing else to remember (status none, never moderated, not staff) is forgotten, all but
+    # an 8-byte hash saying "not a newcomer", once idle this long and this long past its newcomer and
+    # established windows. Keep it at least the scorer's `lateness_seconds`: then no event can still arrive
+    # from before the member was forgotten, and forgetting changes no flag.
+    forget_seconds: float = 7 * DAY

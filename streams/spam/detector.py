@@ -4,16 +4,21 @@ Pure and deterministic: windows run on event time (`EventRecord.ts`), never on a
 clock, and every decision depends only on the events and moderation decisions
 seen so far, in their order, so replaying the log gives the same flags whatever
 the batch boundaries. Signals, weights and moderation semantics: docs/spam.md.
+Members with nothing left to remember are forgotten but for an 8-byte hash that
+keeps them from counting as newcomers again (`_forget`, docs/spam.md "Memory and speed").
 """
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
+from hashlib import blake2b
 from typing import Any
 
 from schemas.outputs import ModerationDecision
 from streams.event_record import COMMENT, JOIN, LIKE, MEMBER, EventRecord
+from streams.scoring.packed_arrays import array_from_b64, array_to_b64
 from streams.spam.config import SpamConfig
 from streams.spam.flags import (
     BURST_COMMENTS,
@@ -29,7 +34,8 @@ from streams.spam.flags import (
     FlagRecord,
 )
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2 adds the forgotten veterans; a reader of 1 would take them for newcomers
+_RESTORABLE = (1, 2)
 _NEVER = float("-inf")
 _UNSEEN = float("inf")
 _SIGNALS = len(REASONS)
@@ -82,7 +88,10 @@ class _Member:
         self.start = ts  # the newcomer clock: the earliest event time seen (normally the join)
         self.last_ts = ts
         self.staff = False
-        self.exempt = False  # joined from an exempt source (import): never a newcomer
+        # Never a newcomer, duplicates weak: joined from an exempt source (import), or back after being
+        # forgotten as a veteran (older than both windows when forgotten, see `_forget`). None: not looked
+        # up yet among the veterans; done at the first comment, as most members never write one.
+        self.exempt: bool | None = False
         self.status = STATUS_NONE
         self.forgiven = _NEVER  # evidence at or before this time was cleared by a moderator
         self.comments: list[float] | None = None  # sorted recent comment times
@@ -101,6 +110,58 @@ class _Member:
         if d is not None:
             d.recent = d.fps = None
             d.fired = d.weights = None
+
+
+class _Veterans:
+    """Members forgotten (idle, and long past their first week), as stable 64-bit hashes of their ids
+    (not `hash()`: that differs per process, and snapshots restore in another one).
+
+    A sorted int64 array (8 bytes a member), plus a set of the latest additions folded into it
+    once it outgrows an eighth of the array. Odds that a new member's id collides with one of
+    n veterans (and so skips the newcomer signals): n / 2^64, 5e-14 at a million.
+    """
+
+    __slots__ = ("frozen", "recent")
+
+    def __init__(self, frozen: array[int] | None = None) -> None:
+        self.frozen: array[int] = array("q") if frozen is None else frozen
+        self.recent: set[int] = set()
+
+    @staticmethod
+    def member_hash(member_id: str) -> int:
+        return int.from_bytes(blake2b(member_id.encode(), digest_size=8).digest(), "little", signed=True)
+
+    def holds(self, member_id: str) -> bool:
+        if not self.frozen and not self.recent:  # nobody forgotten yet: skip the hashing
+            return False
+        return self._holds(self.member_hash(member_id))
+
+    def _holds(self, h: int) -> bool:
+        if h in self.recent:
+            return True
+        frozen = self.frozen
+        i = bisect_left(frozen, h)
+        return i < len(frozen) and frozen[i] == h
+
+    def add(self, member_id: str) -> None:
+        h = self.member_hash(member_id)
+        if not self._holds(h):  # a veteran who came back and is forgotten again is there already
+            self.recent.add(h)
+
+    def fold(self) -> None:
+        """Fold the latest additions into the array when there are enough of them to pay for the copy."""
+        if len(self.recent) > len(self.frozen) >> 3:
+            self.frozen = self.hashes()
+            self.recent = set()
+
+    def hashes(self) -> array[int]:
+        """All of them, sorted."""
+        if not self.recent:
+            return self.frozen
+        return array("q", sorted([*self.frozen, *self.recent]))
+
+    def __len__(self) -> int:
+        return len(self.frozen) + len(self.recent)
 
 
 def _dense(times: list[float], i: int, k: int, window: float) -> bool:
@@ -149,8 +210,11 @@ class SpamDetector:
         self.config = config or SpamConfig()
         self._members: dict[str, _Member] = {}
         self._windowed: dict[str, _Member] = {}  # members holding window state, swept when idle
+        self._veterans = _Veterans()  # members forgotten: no newcomers when they come back
         self._watermark = _NEVER
         self._next_sweep = _NEVER
+        self._forget_at = 0  # members held when the next sweep looks for ones to forget, or...
+        self._next_forget = _NEVER  # ...the event time when it does anyway
 
     # --- events -------------------------------------------------------------------
 
@@ -168,6 +232,8 @@ class SpamDetector:
             m = members.get(mid)
             if m is None:
                 m = members[mid] = _Member(ts)
+                if self._veterans:
+                    m.exempt = None  # perhaps a veteran back: looked up at its first comment
             else:
                 if ts < m.start:
                     m.start = ts
@@ -197,6 +263,8 @@ class SpamDetector:
     def _comment(self, m: _Member, mid: str, ev: EventRecord, ts: float) -> bool:
         cfg = self.config
         fired = False
+        if m.exempt is None:
+            m.exempt = self._veterans.holds(mid)
         # Burst.
         times = m.comments
         if times is None:
@@ -340,11 +408,47 @@ class SpamDetector:
             d.reviewed_fps = ((d.reviewed_fps or []) + d.fps)[-self.config.duplicate_memory :]
 
     def _sweep(self, now: float) -> None:
-        """Drop the window state of members idle for `idle_seconds` of event time."""
+        """Drop the window state of members idle for `idle_seconds` of event time; now and then forget some."""
         idle_before = now - self.config.idle_seconds
         for mid in [mid for mid, m in self._windowed.items() if m.last_ts < idle_before]:
             self._windowed.pop(mid).drop_windows()
         self._next_sweep = now + self.config.sweep_seconds
+        # Looking for members to forget is a look at every member held: done once a quarter more members
+        # are held than after the last look, or `forget_seconds` after it. Cheap (a few steps per member
+        # arrived, one per member held a week), and a member goes at most `forget_seconds` after it may.
+        held = len(self._members)
+        if held >= self._forget_at or now >= self._next_forget:
+            self._forget(now)
+            held = len(self._members)
+            self._forget_at = held + (held >> 2) + 1
+            self._next_forget = now + self.config.forget_seconds
+
+    def _forget(self, now: float) -> None:
+        """Forget the members of whom nothing can matter again but that they are no newcomers.
+
+        That is: status none, never moderated (nothing forgiven or reviewed, no flag), not
+        staff, idle for `forget_seconds`, and past their newcomer and established windows by
+        then (or exempt). With `forget_seconds` at least the scorer's lateness, every later
+        event of the member is newer than all it did and past both windows, so the veteran
+        recreated `exempt` on its return (`observe`, `apply_moderation`) gets exactly the
+        flags it would have got. Its windows went in `_sweep` already (idle for longer).
+        """
+        cfg = self.config
+        forget_before = now - max(cfg.forget_seconds, cfg.idle_seconds)
+        settled = max(cfg.newcomer_seconds, cfg.established_seconds)
+        veterans = self._veterans
+        gone: list[str] = []
+        for mid, m in self._members.items():
+            if m.last_ts >= forget_before or m.status != STATUS_NONE or m.forgiven != _NEVER or m.staff:
+                continue
+            # (a veteran back that never commented is not looked up here: it goes once settled again)
+            if m.exempt or forget_before - m.start >= settled:
+                gone.append(mid)
+        if gone:
+            for mid in gone:
+                del self._members[mid]
+                veterans.add(mid)
+            veterans.fold()
 
     # --- moderation -----------------------------------------------------------------
 
@@ -364,9 +468,10 @@ class SpamDetector:
         if action not in ("confirm", "clear"):
             raise ValueError(f"moderation action {action!r} is neither 'confirm' nor 'clear'")
         m = self._members.get(member_id)
-        if m is None:  # decided before any event of the member reached us (replay order)
+        if m is None:  # decided before any event of the member reached us (replay order), or forgotten
             m = self._members[member_id] = _Member(_UNSEEN)
             m.last_ts = _NEVER
+            m.exempt = self._veterans.holds(member_id)
         d = m.more()
         if action == "clear":
             if ts > m.forgiven:
@@ -417,8 +522,12 @@ class SpamDetector:
         return sorted(mid for mid, m in self._members.items() if m.status in _EXCLUDED)
 
     def tracked_members(self) -> tuple[int, int]:
-        """(members known, members holding window state)."""
+        """(members held in full, those of them holding window state); forgotten ones: `forgotten_members`."""
         return len(self._members), len(self._windowed)
+
+    def forgotten_members(self) -> int:
+        """Members forgotten as veterans (8 bytes each); one that came back is also held in full again."""
+        return len(self._veterans)
 
     # --- state for the Faust table --------------------------------------------------
 
@@ -451,25 +560,31 @@ class SpamDetector:
             "community_id": self.community_id,
             "watermark": _out(self._watermark),
             "next_sweep": _out(self._next_sweep),
+            "forget_at": self._forget_at,
+            "next_forget": _out(self._next_forget),
             "members": members,
+            "veterans": array_to_b64(self._veterans.hashes()),  # sorted little-endian int64 hashes
         }
 
     @classmethod
     def restore(cls, data: dict[str, Any], config: SpamConfig | None = None) -> SpamDetector:
         """A detector continuing exactly where the one that took `data` (a `snapshot()`) stopped."""
-        if data.get("v") != SNAPSHOT_VERSION:
+        if data.get("v") not in _RESTORABLE:
             raise ValueError(
-                f"spam snapshot version {data.get('v')!r} is not {SNAPSHOT_VERSION}; "
+                f"spam snapshot version {data.get('v')!r} is not one of {_RESTORABLE}; "
                 "rebuild the spam state by replaying the event log"
             )
         det = cls(data["community_id"], config)
         det._watermark = _in(data["watermark"], _NEVER)
         det._next_sweep = _in(data["next_sweep"], _NEVER)
+        det._forget_at = int(data.get("forget_at", 0))  # version 1 has none of these
+        det._next_forget = _in(data.get("next_forget"), _NEVER)
+        det._veterans = _Veterans(array_from_b64("q", data.get("veterans", "")))
         for mid, row in data["members"].items():
             start, last_ts, staff, exempt, status, forgiven, comments, likes = row[:8]
             m = _Member(_in(start, _UNSEEN))
             m.last_ts = _in(last_ts, _NEVER)
-            m.staff, m.exempt, m.status = bool(staff), bool(exempt), str(status)
+            m.staff, m.exempt, m.status = bool(staff), None if exempt is None else bool(exempt), str(status)
             m.forgiven = _in(forgiven, _NEVER)
             m.comments = None if comments is None else [float(t) for t in comments]
             m.likes = None if likes is None else [float(t) for t in likes]
