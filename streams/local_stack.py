@@ -134,19 +134,26 @@ class LocalStack:
         )
         return self
 
+    @staticmethod
+    def _terminate(proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+
+    def _reap(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.say(f"{name} did not stop in 30s; killing it")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
     def stop_child(self, name: str) -> None:
-        for child_name, proc in list(self.children):
-            if child_name != name:
-                continue
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-            self.children.remove((child_name, proc))
+        for child in [c for c in self.children if c[0] == name]:
+            self._terminate(child[1])
+            self._reap(*child)
+            self.children.remove(child)
 
     def restart_worker(self) -> None:
         """Stop the worker (SIGTERM, as an orchestrator would) and start a new one."""
@@ -155,18 +162,11 @@ class LocalStack:
         self.wait_until("the worker", lambda: http_ok(f"{self.settings.worker_url}/readyz"), 120)
 
     def stop(self) -> None:
+        # signal every child first, then wait: they shut down in parallel
         for _name, proc in reversed(self.children):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
+            self._terminate(proc)
         for name, proc in reversed(self.children):
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.say(f"{name} did not stop in 30s; killing it")
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            self._reap(name, proc)
         self.children.clear()
         if self.started_kafka:
             self.kafka("stop")

@@ -84,17 +84,13 @@ class StateRegistry:
             out.scored += outcome.scored
             out.duplicates += outcome.duplicates
             out.late += outcome.late
-            if not outputs:
-                for flag in flags:
-                    c.scorer.set_excluded(flag.member_id, True)
+            exclusions = [change for flag in flags for change in c.scorer.set_excluded(flag.member_id, True)]
+            if not outputs:  # replaying the log tail into state: nothing to store or publish
                 continue
             out.tier_changes.extend(outcome.tier_changes)
-            touched = set(outcome.touched)
-            for flag in flags:
-                out.tier_changes.extend(c.scorer.set_excluded(flag.member_id, True))
-                touched.add(flag.member_id)
+            out.tier_changes.extend(exclusions)
             out.flags.extend(flags)
-            self._rows(c, touched, out)
+            self._rows(c, outcome.touched | {flag.member_id for flag in flags}, out)
         return out
 
     def moderate(self, decision: ModerationDecision, partition: int) -> Outputs:
@@ -113,9 +109,9 @@ class StateRegistry:
         )
         if flag is not None:
             out.flags.append(flag)
-        if decision.member_id in c.scorer.member_ids():
+        try:
             self._rows(c, {decision.member_id}, out)
-        else:
+        except KeyError:  # decided before any event of the member reached the scorer
             out.communities[c.scorer.community_id] = c.scorer.community_row()
         return out
 

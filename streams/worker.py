@@ -334,8 +334,11 @@ def create_app(settings: Settings) -> faust.App:
                 ready.discard(tp.partition)
                 registry.drop_partition(tp.partition)
 
-    app_any: Any = app
-    app_any.engage_stopping = stopping
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def _stop_retrying(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        # a flush retrying against a ClickHouse that is down gives up, so shutdown is prompt;
+        # its batch was not acknowledged, so the next owner takes it again
+        stopping.set()
     return app
 
 

@@ -43,8 +43,8 @@ from streams.webhooks.payload import (
     opt_text,
     text,
 )
-from streams.webhooks.results import BAD_SIGNATURE, Handshake, Ignored, Rejected
-from streams.webhooks.signing import any_secret_matches, check_window, parse_timestamp
+from streams.webhooks.results import Handshake, Ignored, Rejected
+from streams.webhooks.signing import check_timestamped_hmac
 
 REPLAY_WINDOW_SECONDS = 15 * 60
 SIGNATURE = "X-Bettermode-Signature"
@@ -65,19 +65,18 @@ class BettermodeAdapter:
         network = opt_ident(payload, "networkId")
         return (network,) if network else ()
 
-    def verify(
-        self, headers: Mapping[str, str], body: bytes, secrets: Sequence[Secret], now: float
-    ) -> Rejected | None:
-        raw_ts = headers.get(TIMESTAMP.lower())
-        sent_at, bad = parse_timestamp(raw_ts, TIMESTAMP)
-        if bad is not None or sent_at is None or raw_ts is None:
-            return bad
-        provided = headers.get(SIGNATURE.lower())
-        if not provided:
-            return Rejected(401, BAD_SIGNATURE, None, f"the {SIGNATURE} header is missing")
-        if not any_secret_matches(secrets, raw_ts.strip().encode() + b":" + body, provided):
-            return Rejected(401, BAD_SIGNATURE, None, f"{SIGNATURE} matches none of the configured secrets")
-        return check_window(sent_at, now, REPLAY_WINDOW_SECONDS, TIMESTAMP)
+    def verify(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[Secret], now: float) -> Rejected | None:
+        return check_timestamped_hmac(
+            headers,
+            body,
+            secrets,
+            now,
+            timestamp_header=TIMESTAMP,
+            signature_header=SIGNATURE,
+            prefix="",
+            version=b"",
+            window_seconds=REPLAY_WINDOW_SECONDS,
+        )
 
     def map(self, payload: JsonObject, headers: Mapping[str, str], ctx: Context) -> Outcome:
         kind = payload.get("type")

@@ -77,9 +77,7 @@ class GitHubAdapter:
         org = _org_login(payload)
         return (org,) if org else ()
 
-    def verify(
-        self, headers: Mapping[str, str], body: bytes, secrets: Sequence[Secret], now: float
-    ) -> Rejected | None:
+    def verify(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[Secret], now: float) -> Rejected | None:
         return check_prefixed_hmac(headers, SIGNATURE, "sha256=", secrets, body)
 
     def map(self, payload: JsonObject, headers: Mapping[str, str], ctx: Context) -> Outcome:
@@ -95,21 +93,13 @@ class GitHubAdapter:
                 return Ignored(f"github {event} action {action!r} is not used")
             return _comment(payload, event, delivery, ctx)
         if event == "star":
-            return (
-                _repo_action(payload, EventType.LIKE, delivery, ctx)
-                if action == "created"
-                else _skip(event, action)
-            )
+            return _repo_action(payload, EventType.LIKE, delivery, ctx) if action == "created" else _skip(event, action)
         if event == "fork":
             return _repo_action(payload, EventType.SHARE, delivery, ctx)
         if event == "member":
             return _member_added(payload, delivery, ctx) if action == "added" else _skip(event, action)
         if event == "organization":
-            return (
-                _org_member_added(payload, delivery, ctx)
-                if action == "member_added"
-                else _skip(event, action)
-            )
+            return _org_member_added(payload, delivery, ctx) if action == "member_added" else _skip(event, action)
         return Ignored(f"github event {event!r} is not used")
 
 
@@ -125,11 +115,7 @@ def _repository(payload: JsonObject) -> tuple[JsonObject, str]:
 def _user_role(user: JsonObject, association: object = None) -> ActorRole:
     if user.get("type") == "Bot":
         return ActorRole.BOT
-    return (
-        STAFF_ASSOCIATIONS.get(association, ActorRole.MEMBER)
-        if isinstance(association, str)
-        else ActorRole.MEMBER
-    )
+    return STAFF_ASSOCIATIONS.get(association, ActorRole.MEMBER) if isinstance(association, str) else ActorRole.MEMBER
 
 
 def _comment(payload: JsonObject, event: str, delivery: str, ctx: Context) -> Outcome:
@@ -187,33 +173,25 @@ def _repo_action(payload: JsonObject, kind: EventType, delivery: str, ctx: Conte
 
 def _member_added(payload: JsonObject, delivery: str, ctx: Context) -> Outcome:
     _, community = _repository(payload)
-    member = obj(payload, "member")
-    return [
-        Draft(
-            key=delivery,
-            type=EventType.JOIN,
-            base_community=community,
-            community_id=community,
-            member_id=ident(member, "id", "member"),
-            occurred_at=ctx.now,  # the payload carries no time
-            actor_role=_user_role(member),
-            join_source=JoinSource.INVITE,
-        )
-    ]
+    return _invited(delivery, community, obj(payload, "member"), "member", ctx)
 
 
 def _org_member_added(payload: JsonObject, delivery: str, ctx: Context) -> Outcome:
-    org = obj(payload, "organization")
-    community = text(org, "login", "organization")
+    community = text(obj(payload, "organization"), "login", "organization")
     user = obj(obj(payload, "membership"), "user", "membership")
+    return _invited(delivery, community, user, "membership.user", ctx)
+
+
+def _invited(delivery: str, community: str, user: JsonObject, path: str, ctx: Context) -> Outcome:
+    """A member added by an admin: a join by invitation, timed on arrival (the payload has no time)."""
     return [
         Draft(
             key=delivery,
             type=EventType.JOIN,
             base_community=community,
             community_id=community,
-            member_id=ident(user, "id", "membership.user"),
-            occurred_at=ctx.now,  # the payload carries no time
+            member_id=ident(user, "id", path),
+            occurred_at=ctx.now,
             actor_role=_user_role(user),
             join_source=JoinSource.INVITE,
         )

@@ -34,9 +34,7 @@ def check_prefixed_hmac(
     """`header` must be `prefix` + hex HMAC-SHA256 of `message` under one of `secrets`."""
     provided = headers.get(header.lower())
     if not provided:
-        return Rejected(
-            401, BAD_SIGNATURE, None, f"the {header} header is missing: is a secret set on the webhook?"
-        )
+        return Rejected(401, BAD_SIGNATURE, None, f"the {header} header is missing: is a secret set on the webhook?")
     if not provided.startswith(prefix):
         return Rejected(401, BAD_SIGNATURE, None, f"the {header} header does not start with {prefix!r}")
     if not any_secret_matches(secrets, message, provided[len(prefix) :]):
@@ -67,3 +65,27 @@ def check_window(sent_at: float, now: float, window_seconds: float, header: str)
             "a replayed request, or a clock out of sync",
         )
     return None
+
+
+def check_timestamped_hmac(
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: Sequence[Secret],
+    now: float,
+    *,
+    timestamp_header: str,
+    signature_header: str,
+    prefix: str,
+    version: bytes,
+    window_seconds: float,
+) -> Rejected | None:
+    """Slack's and Bettermode's scheme: `signature_header` is `prefix` + hex HMAC-SHA256 of
+    `version` + timestamp + `:` + body, and the timestamp must be inside the replay window."""
+    raw_ts = headers.get(timestamp_header.lower())
+    sent_at, bad = parse_timestamp(raw_ts, timestamp_header)
+    if bad is not None or sent_at is None or raw_ts is None:
+        return bad
+    message = version + raw_ts.strip().encode() + b":" + body
+    return check_prefixed_hmac(headers, signature_header, prefix, secrets, message) or check_window(
+        sent_at, now, window_seconds, timestamp_header
+    )

@@ -40,7 +40,7 @@ from streams.webhooks.payload import (
     text,
 )
 from streams.webhooks.results import Handshake, Ignored, Rejected
-from streams.webhooks.signing import check_prefixed_hmac, check_window, parse_timestamp
+from streams.webhooks.signing import check_timestamped_hmac
 
 REPLAY_WINDOW_SECONDS = 5 * 60
 SIGNATURE = "X-Slack-Signature"
@@ -54,16 +54,17 @@ class SlackAdapter:
         team = opt_ident(payload, "team_id")
         return (team,) if team else ()
 
-    def verify(
-        self, headers: Mapping[str, str], body: bytes, secrets: Sequence[Secret], now: float
-    ) -> Rejected | None:
-        raw_ts = headers.get(TIMESTAMP.lower())
-        sent_at, bad = parse_timestamp(raw_ts, TIMESTAMP)
-        if bad is not None or sent_at is None or raw_ts is None:
-            return bad
-        base = b"v0:" + raw_ts.strip().encode() + b":" + body
-        return check_prefixed_hmac(headers, SIGNATURE, "v0=", secrets, base) or check_window(
-            sent_at, now, REPLAY_WINDOW_SECONDS, TIMESTAMP
+    def verify(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[Secret], now: float) -> Rejected | None:
+        return check_timestamped_hmac(
+            headers,
+            body,
+            secrets,
+            now,
+            timestamp_header=TIMESTAMP,
+            signature_header=SIGNATURE,
+            prefix="v0=",
+            version=b"v0:",
+            window_seconds=REPLAY_WINDOW_SECONDS,
         )
 
     def map(self, payload: JsonObject, headers: Mapping[str, str], ctx: Context) -> Outcome:
