@@ -264,6 +264,10 @@ def pipeline(settings: Settings, n: int, members: int, communities: int, workdir
             stack.wait_until("progress", lambda: True, 1)
             time.sleep(0.2)
         assert t0 is not None
+        # "processed" counts at decode; wait until the last batch is stored too, or its old
+        # events would land in the latency window below
+        while _metric(metrics_url, 'engage_sink_rows_total{table="events"}') < n:
+            time.sleep(0.2)
         # member_state rows are stored in the same flush as the batch's events: wait for the last ones
         expected = int(
             query(settings, "SELECT uniqExact(community_id, member_id) FROM engagement.events", "TSV")
@@ -356,6 +360,79 @@ MEMORY_PROBE = textwrap.dedent(
 )
 
 
+CORES_PROBE = textwrap.dedent(
+    '''
+    import json, random, sys, tempfile, time
+    from datetime import UTC, datetime
+    from sinks.batch_writer import BatchWriter
+    from sinks.clickhouse import connect
+    from sinks.migrate import migrate
+    from streams.batch_processor import BatchProcessor, Incoming
+    from streams.benchmark import event_bytes
+    from streams.decode import Decoded, decode
+    from streams.event_record import EventRecord
+    from streams.scoring import ScoringConfig
+    from streams.scoring.bench import bench_scoring
+    from streams.simulate import simulate
+    from streams.spam.config import SpamConfig
+    from streams.spam.detector import SpamDetector
+    from streams.state_registry import StateRegistry
+    import orjson
+
+    n, members, communities = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    out = {"scoring_core_events_per_s": bench_scoring(n, members, measure_memory=False)["events_per_second"]}
+
+    # spam core alone, on a simulated community (realistic comment/like mix, planted spam)
+    events, _ = simulate(seed=7, communities=4, members_per_community=3000, days=14)
+    by_community = {}
+    for e in events:
+        rec = decode(orjson.dumps(e))
+        assert isinstance(rec, Decoded)
+        by_community.setdefault(e["community_id"], []).append(rec.record)
+    total = sum(len(v) for v in by_community.values())
+    t0 = time.perf_counter()
+    for cid, recs in by_community.items():
+        det = SpamDetector(cid, SpamConfig())
+        for i in range(0, len(recs), 10000):
+            det.observe(recs[i : i + 10000])
+    out["spam_core_events_per_s"] = total / (time.perf_counter() - t0)
+
+    # the worker's whole per-batch work without Kafka and Faust, into embedded ClickHouse
+    client = connect(f"chdb://{tempfile.mkdtemp()}/ch")
+    migrate(client)
+    cfg = ScoringConfig()
+    proc = BatchProcessor(BatchWriter(lambda: client), decay_rate=cfg.decay_rate)
+    reg = StateRegistry(cfg, SpamConfig())
+    rnd = random.Random(1)
+    start = time.time() - 3 * 86400
+    msgs = [Incoming(event_bytes(i, communities, members, start, 3 * 86400 * members / n, rnd)[1], 0, i, 0.0)
+            for i in range(n)]
+    parts = {"decode": 0.0, "score_and_spam": 0.0, "rows": 0.0, "insert": 0.0}
+    for k in range(0, n, 10000):
+        t0 = time.perf_counter(); p = proc.prepare(msgs[k : k + 10000])
+        t1 = time.perf_counter(); o = reg.apply(p.records)
+        t2 = time.perf_counter(); proc.add_state(p, o)
+        t3 = time.perf_counter(); proc.store(p)
+        t4 = time.perf_counter()
+        for name, d in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            parts[name] += d
+    out["in_process_events_per_s"] = n / sum(parts.values())
+    out["in_process_us_per_event"] = {k: 1e6 * v / n for k, v in parts.items()}
+    print(json.dumps(out))
+    '''
+)
+
+
+def cores(n: int, members: int, communities: int) -> dict[str, Any]:
+    """The pure cores and the worker's per-batch work in one process, without Kafka and Faust."""
+    out = subprocess.run(
+        [sys.executable, "-c", CORES_PROBE, str(n), str(members), str(communities)],
+        check=True, capture_output=True, text=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
 def memory_per_member(members: int = 1_000_000, communities: int = 100, spread_days: float = 0.1) -> float:
     """Resident bytes per member; each community's members join over `spread_days` of event time."""
     out = subprocess.run(
@@ -409,6 +486,8 @@ def run(n: int, members: int, communities: int, baseline_n: int, settings: Setti
         )
     finally:
         stack.stop()
+    say("   the cores and the batch work in one process, no Kafka or Faust ...")
+    results.update(cores(min(n, 200_000), members, communities))
     say("4/4 memory per member with 1,000,000 members ...")
     results["bytes_per_member"] = memory_per_member(spread_days=0.1)  # everyone is a newcomer
     results["bytes_per_member_spread"] = memory_per_member(spread_days=60)  # a community two months old
@@ -430,6 +509,10 @@ def report(r: dict[str, Any]) -> str:
         f" target 100,000",
         f"     latency produce -> stored at {r['latency_rate']:,.0f} events/s: p50 {r['latency_p50_s'] * 1000:.0f} ms,"
         f" p99 {r['latency_p99_s'] * 1000:.0f} ms",
+        f"     in one process, no Kafka or Faust: scoring core {r['scoring_core_events_per_s']:,.0f}, spam core "
+        f"{r['spam_core_events_per_s']:,.0f}, whole batch work {r['in_process_events_per_s']:,.0f} events/s",
+        "     batch work per event: "
+        + ", ".join(f"{k} {v:.1f} us" for k, v in r["in_process_us_per_event"].items()),
         f"  4. resident memory per member (1M)      {r['bytes_per_member']:>12,.0f} bytes (target 300),"
         " all joined within hours",
         f"     same, joins spread over 60 days     {r['bytes_per_member_spread']:>12,.0f} bytes",

@@ -7,7 +7,6 @@ Ctrl-C, SIGTERM or an error: no process is left behind.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -57,11 +56,6 @@ def http_ok(url: str, timeout_s: float = 2.0) -> bool:
             return 200 <= int(resp.status) < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
-
-
-def http_json(url: str, timeout_s: float = 2.0) -> object:
-    with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-        return json.loads(resp.read())
 
 
 class LocalStack:
