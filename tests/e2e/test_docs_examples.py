@@ -44,3 +44,13 @@ def test_readme_example_runs(e2e_settings: Settings) -> None:
             break
         time.sleep(0.5)
     assert event["type"] in out and "count()" in out, out
+
+
+def test_every_readme_engage_query_runs(e2e_settings: Settings) -> None:
+    from streams.embedded_sql import query
+
+    queries = re.findall(r'engage query "([^"]+)"', README.read_text())
+    assert len(queries) >= 2
+    for sql in queries:
+        out = query(e2e_settings, sql, "TSV")
+        assert out.strip(), sql
