@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+import pyarrow as pa
 
 from streams import metrics
 
@@ -23,6 +24,14 @@ log = logging.getLogger(__name__)
 
 class Inserter(Protocol):
     def raw_insert(self, table: str, column_names: Sequence[str], insert_block: bytes, fmt: str) -> Any: ...
+
+
+def encode_arrow(table: pa.Table) -> bytes:
+    """Arrow IPC stream bytes (ClickHouse's ArrowStream format): columns, not rows, to parse."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())
 
 
 def encode_rows(rows: Sequence[Sequence[Any]]) -> bytes:
@@ -63,16 +72,22 @@ class BatchWriter:
         """Store `rows` in `engagement.<table>`; retry until stored. Returns the attempts used."""
         if not rows:
             return 0
+        return self._insert(table, columns, encode_rows(rows), "JSONCompactEachRow", len(rows))
+
+    def write_arrow(self, table: str, data: pa.Table) -> int:
+        """Store an Arrow table (its column names are the table's) in `engagement.<table>`."""
+        if data.num_rows == 0:
+            return 0
+        return self._insert(table, data.column_names, encode_arrow(data), "ArrowStream", data.num_rows)
+
+    def _insert(self, table: str, columns: Sequence[str], body: bytes, fmt: str, n_rows: int) -> int:
         attempt = 0
         started = time.perf_counter()
-        body = encode_rows(rows)
         while True:
             try:
                 if self._client is None:
                     self._client = self._factory()
-                self._client.raw_insert(
-                    f"engagement.{table}", column_names=columns, insert_block=body, fmt="JSONCompactEachRow"
-                )
+                self._client.raw_insert(f"engagement.{table}", column_names=columns, insert_block=body, fmt=fmt)
                 break
             except Exception as exc:
                 metrics.SINK_ERRORS.labels(table).inc()
@@ -91,7 +106,7 @@ class BatchWriter:
                 metrics.SINK_RETRIES.labels(table).inc()
                 self._sleep(delay)
         metrics.SINK_PAUSED.set(0)
-        metrics.SINK_ROWS.labels(table).inc(len(rows))
+        metrics.SINK_ROWS.labels(table).inc(n_rows)
         metrics.SINK_FLUSH_DURATION.labels(table).observe(time.perf_counter() - started)
         metrics.mark_flush(table)
         return attempt + 1

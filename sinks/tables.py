@@ -6,8 +6,13 @@ Kept next to the DDL they mirror (sinks/migrations/0001_base_tables.sql; member_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
+from schemas.outputs import ModerationDecision
 from streams.event_record import JOIN_SOURCE_NAMES, ROLE_NAMES, TYPE_NAMES, EventRecord
 from streams.scoring import CommunityRow, MemberRow, TierChangeRecord
 from streams.spam.flags import FlagRecord
@@ -30,6 +35,7 @@ EVENTS_COLUMNS = (
     "ingested_at",
     "kafka_partition",
     "kafka_offset",
+    "kafka_line",
 )
 MEMBER_STATE_COLUMNS = (
     "community_id",
@@ -102,7 +108,22 @@ def ts(seconds: float) -> float:
     return seconds
 
 
-def event_row(rec: EventRecord, source: str, ingested_at: float, partition: int, offset: int) -> list[Any]:
+def moderation_row(decision: ModerationDecision, ingested_at: float) -> list[Any]:
+    return [
+        decision.decision_id or "",
+        decision.community_id,
+        decision.member_id,
+        decision.action.value,
+        decision.moderator,
+        decision.reason,
+        decision.decided_at.timestamp(),
+        ts(ingested_at),
+    ]
+
+
+def event_row(
+    rec: EventRecord, source: str, ingested_at: float, partition: int, offset: int, line: int = 0
+) -> list[Any]:
     return [
         rec.event_id,
         TYPE_NAMES[rec.type],
@@ -119,6 +140,7 @@ def event_row(rec: EventRecord, source: str, ingested_at: float, partition: int,
         ingested_at,
         partition,
         offset,
+        line,
     ]
 
 
@@ -194,3 +216,80 @@ def spam_flag_row(f: FlagRecord) -> list[Any]:
         ts(f.decided_at) if f.decided_at is not None else None,
         f.version,
     ]
+
+
+# --- Arrow: the hot path's tables, column by column ------------------------------------------
+# DateTime64 columns take float Unix seconds here too; LowCardinality columns take dictionaries.
+_TYPE_DICT = pa.array([TYPE_NAMES[i] for i in range(len(TYPE_NAMES))])
+_ROLE_DICT = pa.array([ROLE_NAMES[i] for i in range(len(ROLE_NAMES))])
+_JOIN_DICT = pa.array([JOIN_SOURCE_NAMES[i] for i in range(len(JOIN_SOURCE_NAMES))])
+
+
+def _codes(values: Sequence[int], names: pa.Array) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(np.fromiter(values, np.int8, len(values)), names)
+
+
+def events_arrow(
+    records: Sequence[EventRecord],
+    sources: Sequence[str],
+    ingested_at: float,
+    partitions: Sequence[int],
+    offsets: Sequence[int],
+    lines: Sequence[int],
+) -> pa.Table:
+    """The `events` rows of a batch; `partitions`/`offsets`/`lines` are each event's log position."""
+    n = len(records)
+    (event_id, kind, community, member, ts, role, target, target_author, join_source, fp, links) = zip(
+        *records, strict=True
+    )
+    return pa.Table.from_arrays(
+        [
+            pa.array(event_id, pa.string()),
+            _codes(kind, _TYPE_DICT),
+            pa.array(community, pa.string()),
+            pa.array(member, pa.string()),
+            pa.array(ts, pa.float64()),
+            pa.array(sources, pa.string()).dictionary_encode(),
+            _codes(role, _ROLE_DICT),
+            pa.array(target, pa.string()),
+            pa.array(target_author, pa.string()),
+            _codes(join_source, _JOIN_DICT),
+            pa.array(fp, pa.uint64()),
+            pa.array(links, pa.uint32()),
+            pa.array(np.full(n, ingested_at)),
+            pa.array(partitions, pa.uint16()),
+            pa.array(offsets, pa.uint64()),
+            pa.array(lines, pa.uint32()),
+        ],
+        names=list(EVENTS_COLUMNS),
+    )
+
+
+def member_state_arrow(
+    rows: Sequence[MemberRow], spam_status: Sequence[str], version: int, decay_rate: float
+) -> pa.Table:
+    """`member_state` rows (see `member_state_row`), column by column."""
+    n = len(rows)
+    (cid, mid, tier, creation, curation, received, as_of, first_seen, last_active, counted, source, role, _) = zip(
+        *rows, strict=True
+    )
+    return pa.Table.from_arrays(
+        [
+            pa.array(cid, pa.string()),
+            pa.array(mid, pa.string()),
+            pa.array(tier, pa.string()).dictionary_encode(),
+            pa.array(creation, pa.float64()),
+            pa.array(curation, pa.float64()),
+            pa.array(received, pa.float64()),
+            pa.array(as_of, pa.float64()),
+            pa.array(first_seen, pa.float64()),
+            pa.array(last_active, pa.float64()),
+            pa.array(counted, pa.uint64()),
+            pa.array(source, pa.string()).dictionary_encode(),
+            pa.array(role, pa.string()).dictionary_encode(),
+            pa.array(spam_status, pa.string()).dictionary_encode(),
+            pa.array(np.full(n, version, np.uint64)),
+            pa.array(np.full(n, decay_rate)),
+        ],
+        names=list(MEMBER_STATE_COLUMNS),
+    )

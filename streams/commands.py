@@ -20,6 +20,7 @@ from sinks.clickhouse import connect
 from sinks.migrate import migrate
 from streams.config import TOPIC_EVENTS, Settings
 from streams.embedded_sql import QueryError, owner_url, query
+from streams.envelopes import HEADERS, EnvelopePacker
 from streams.local_stack import LocalStack
 
 
@@ -72,6 +73,7 @@ def replay_command(settings: Settings, path: str) -> int:
         max_in_flight_requests_per_connection=5,
     )
     sent = bad = 0
+    packer = EnvelopePacker(len(producer.partitions_for(TOPIC_EVENTS)), settings.envelope_limits())
     try:
         for lineno, line in enumerate(tqdm(_lines(path), total=total, unit="ev", file=sys.stderr), start=1):
             if not line.strip():
@@ -87,8 +89,11 @@ def replay_command(settings: Settings, path: str) -> int:
                         file=sys.stderr,
                     )
                 continue
-            producer.send(TOPIC_EVENTS, value=line.rstrip(b"\r\n"), key=event.community_id.encode())
+            for partition, value in packer.add(event.community_id, line.rstrip(b"\r\n")):
+                producer.send(TOPIC_EVENTS, value=value, partition=partition, headers=HEADERS)
             sent += 1
+        for partition, value in packer.flush():
+            producer.send(TOPIC_EVENTS, value=value, partition=partition, headers=HEADERS)
         producer.flush()
     finally:
         producer.close()

@@ -10,6 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from streams.envelopes import EnvelopeLimits
+from streams.scoring.config import ScoringConfig
+from streams.spam.config import SpamConfig
+
 TOPIC_EVENTS = "engagement.events"
 TOPIC_DLQ = "engagement.dlq"
 TOPIC_TIER_CHANGES = "engagement.tier-changes"
@@ -39,6 +43,11 @@ class Settings:
     flush_seconds: float = 1.0
     max_request_bytes: int = 1 << 20
     max_batch_events: int = 1000
+    # Envelopes on engagement.events (streams/envelopes.py): a partition's buffer is sent at
+    # whichever comes first.
+    envelope_max_events: int = 1000
+    envelope_max_bytes: int = 256 * 1024
+    envelope_linger_ms: float = 20.0
     stall_seconds: float = 120.0
     snapshot_seconds: float = 10.0
     sink_max_retry_seconds: float = 30.0
@@ -50,6 +59,8 @@ class Settings:
     community_granularity: str = (
         "platform"  # or "channel": finer communities (Slack channel, Discourse category)
     )
+    # The worker refuses (DLQ) an event more than this far ahead of its message's Kafka time.
+    max_clock_skew_seconds: float = 300.0
     scoring_half_life_days: float = 14.0
     scoring_lateness_days: float = 7.0
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -77,6 +88,20 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def scoring(self) -> ScoringConfig:
+        return ScoringConfig(
+            half_life_days=self.scoring_half_life_days,
+            lateness_seconds=self.scoring_lateness_days * 86400,
+            dedup_window_seconds=max(self.scoring_lateness_days, 7.0) * 86400,
+        )
+
+    def spam(self) -> SpamConfig:
+        # the spam core may forget a quiet member only once no late event can reach into its past
+        return SpamConfig(forget_seconds=max(SpamConfig().forget_seconds, self.scoring_lateness_days * 86400))
+
+    def envelope_limits(self) -> EnvelopeLimits:
+        return EnvelopeLimits(self.envelope_max_events, self.envelope_max_bytes, self.envelope_linger_ms / 1000)
 
     @property
     def bootstrap(self) -> str:

@@ -5,8 +5,8 @@ of each community that changed, chunked under Kafka's message size limit, then
 a per-partition marker: "every event up to offset N of this partition is in the
 snapshots". After a restart or a rebalance the new owner restores the snapshots
 (Faust recovers the table from its changelog) and re-applies the events between
-the marker and the first offset it is handed, read straight from the log. So
-state never depends on when offsets were committed.
+the marker and the first offset it is handed, read straight from the log
+(streams/worker/recovery.py). So state never depends on when offsets were committed.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.decode import Decoded, decode
 from streams.state_registry import StateRegistry
 
 log = logging.getLogger(__name__)
@@ -96,40 +94,3 @@ class SnapshotStore:
             registry.restore(cid, blob)
         marker = self.data.get(_marker_key(partition))
         return int(marker) if marker else -1
-
-
-async def replay_tail(
-    bootstrap: str, topic: str, partition: int, start: int, end: int, registry: StateRegistry
-) -> int:
-    """Re-apply events [start, end) of one partition to `registry` (state only, no outputs)."""
-    if start >= end:
-        return 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    applied = 0
-    try:
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        consumer.seek(tp, start)
-        position = start
-        while position < end:
-            batches = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
-            records = []
-            for msg in batches.get(tp, []):
-                position = msg.offset + 1
-                if msg.offset >= end:
-                    break
-                decoded = decode(msg.value)
-                if isinstance(decoded, Decoded):
-                    records.append((decoded.record, partition, msg.offset))
-            if records:
-                registry.apply(records, outputs=False)
-                applied += len(records)
-            if not batches:
-                high = await consumer.end_offsets([tp])
-                if position >= high[tp]:
-                    break
-    finally:
-        await consumer.stop()
-    log.info("replayed %d events of %s[%d] from offset %d into state", applied, topic, partition, start)
-    return applied

@@ -8,7 +8,6 @@ and gets back the rows and records to store and publish. Snapshots are bytes.
 from __future__ import annotations
 
 import zlib
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -38,7 +37,7 @@ class Outputs:
     """What one batch (or decision) changed."""
 
     members: dict[tuple[str, str], tuple[MemberRow, str]] = field(default_factory=dict)  # row, spam status
-    communities: dict[str, CommunityRow] = field(default_factory=dict)
+    community_rows: list[CommunityRow] = field(default_factory=list)
     tier_changes: list[TierChangeRecord] = field(default_factory=list)
     flags: list[FlagRecord] = field(default_factory=list)
     scored: int = 0
@@ -65,18 +64,39 @@ class StateRegistry:
         return c
 
     def apply(self, records: Sequence[tuple[EventRecord, int, int]], *, outputs: bool = True) -> Outputs:
-        """Apply events (record, partition, offset) in log order; group per community."""
+        """Apply events (record, partition, offset) in log order."""
+        return self.apply_columns(
+            [r for r, _, _ in records], [p for _, p, _ in records], [o for _, _, o in records], outputs=outputs
+        )
+
+    def apply_columns(
+        self,
+        records: Sequence[EventRecord],
+        partitions: Sequence[int],
+        offsets: Sequence[int],
+        *,
+        outputs: bool = True,
+    ) -> Outputs:
+        """Apply events in log order, given column by column (each event's partition and offset)."""
         out = Outputs()
-        groups: dict[str, list[tuple[EventRecord, int, int]]] = defaultdict(list)
-        for item in records:
-            groups[item[0].community_id].append(item)
-        for cid, items in groups.items():
-            c = self.community(cid, items[0][1])
-            fresh = [rec for rec, _, offset in items if offset > c.last_offset]
+        groups: dict[str, tuple[list[EventRecord], list[int], int]] = {}
+        get = groups.get
+        for rec, partition, offset in zip(records, partitions, offsets, strict=True):
+            g = get(rec[2])  # community_id
+            if g is None:
+                g = groups[rec[2]] = ([], [], partition)
+            g[0].append(rec)
+            g[1].append(offset)
+        for cid, (items, item_offsets, partition) in groups.items():
+            c = self.community(cid, partition)
+            if item_offsets[0] > c.last_offset:
+                fresh = items
+            else:  # the log tail overlaps the snapshot (recovery): skip what state already holds
+                fresh = [rec for rec, offset in zip(items, item_offsets, strict=True) if offset > c.last_offset]
             out.skipped += len(items) - len(fresh)
             if not fresh:
                 continue
-            c.last_offset = max(offset for _, _, offset in items)
+            c.last_offset = item_offsets[-1]
             c.dirty = True
             outcome = c.scorer.apply(fresh)
             # the spam core sees each event once: duplicates and late events were dropped by the scorer
@@ -112,14 +132,14 @@ class StateRegistry:
         try:
             self._rows(c, {decision.member_id}, out)
         except KeyError:  # decided before any event of the member reached the scorer
-            out.communities[c.scorer.community_id] = c.scorer.community_row()
+            out.community_rows.append(c.scorer.community_row())
         return out
 
     def _rows(self, c: Community, touched: Iterable[str], out: Outputs) -> None:
         cid = c.scorer.community_id
         for mid in touched:
             out.members[(cid, mid)] = (c.scorer.member_row(mid), c.spam.status(mid))
-        out.communities[cid] = c.scorer.community_row()
+        out.community_rows.append(c.scorer.community_row())
 
     # --- snapshots ---------------------------------------------------------
     def snapshot(self, community_id: str) -> bytes:

@@ -14,7 +14,7 @@ from streams.gateway.producer import EventProducer
 
 def run_gateway(settings: Settings) -> None:
     """Serve the gateway until SIGINT/SIGTERM."""
-    producer = EventProducer(settings.bootstrap)
+    producer = EventProducer(settings.bootstrap, envelope_limits=settings.envelope_limits())
 
     async def clickhouse_ready() -> tuple[bool, str]:
         return await asyncio.to_thread(ping, settings)

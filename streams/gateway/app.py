@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from schemas.events import CanonicalEvent, FieldError, format_location
 from schemas.outputs import ModerationDecision
 from streams import metrics
-from streams.config import TOPIC_EVENTS, TOPIC_MODERATION, Settings
+from streams.config import TOPIC_MODERATION, Settings
 from streams.gateway.openapi import openapi_document
 from streams.gateway.producer import EventProducer, KafkaUnavailable
 from streams.webhooks import Accepted, Handshake, Ignored, Rejected, WebhookConfig, handle_webhook
@@ -112,9 +112,9 @@ class Gateway:
         )
 
     async def _produce(self, platform: str, events: Sequence[CanonicalEvent]) -> web.Response | None:
-        messages = [(e.community_id.encode(), e.model_dump_json(exclude_none=True).encode()) for e in events]
+        lines = [(e.community_id, e.model_dump_json(exclude_none=True).encode()) for e in events]
         try:
-            await self.producer.send_all(TOPIC_EVENTS, messages)
+            await self.producer.send_events(lines)
         except KafkaUnavailable as exc:
             metrics.EVENTS_REJECTED.labels(platform, "kafka_unavailable").inc()
             metrics.GATEWAY_DELIVERIES.labels(platform, "unavailable").inc()

@@ -2,7 +2,10 @@
 
 A request is answered 202 only after Kafka acknowledged every event in it; if
 Kafka cannot take them in time the gateway answers 503 with Retry-After, so the
-sender retries and nothing accepted is ever lost.
+sender retries and nothing accepted is ever lost. Canonical events travel in
+envelopes (streams/envelopes.py): the events of concurrent requests that fall in
+one partition share a Kafka message, so the worker pays Faust's per-message cost
+once per envelope.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from streams.config import TOPIC_EVENTS
+from streams.envelopes import HEADERS, EnvelopeBatcher, EnvelopeLimits, partition_for
+
 log = logging.getLogger(__name__)
 
 
@@ -22,11 +28,15 @@ class KafkaUnavailable(RuntimeError):
 
 
 class EventProducer:
-    def __init__(self, bootstrap: str, timeout_s: float = 2.5) -> None:
+    def __init__(
+        self, bootstrap: str, timeout_s: float = 2.5, envelope_limits: EnvelopeLimits | None = None
+    ) -> None:
         self.bootstrap = bootstrap
         self.timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._envelopes = EnvelopeBatcher(self._send_envelope, envelope_limits)
+        self._partitions: int | None = None
 
     async def _ensure(self) -> AIOKafkaProducer:
         if self._producer is not None:
@@ -37,7 +47,8 @@ class EventProducer:
                     bootstrap_servers=self.bootstrap,
                     acks="all",
                     enable_idempotence=True,
-                    linger_ms=2,
+                    linger_ms=0,  # envelopes are already batched
+                    max_request_size=2 << 20,
                     request_timeout_ms=int(self.timeout_s * 1000),
                     compression_type=None,
                 )
@@ -58,6 +69,40 @@ class EventProducer:
         except (KafkaError, TimeoutError, OSError) as exc:
             raise KafkaUnavailable(f"Kafka did not acknowledge in {self.timeout_s}s: {exc!r}") from exc
 
+    async def send_events(self, events: Sequence[tuple[str, bytes]]) -> None:
+        """Send (community_id, canonical JSON line) pairs in envelopes; return once Kafka
+        acknowledged every envelope holding them. A community's lines keep their order."""
+        producer = await self._ensure()
+        try:
+            partitions = await self._partition_count(producer)
+            by_partition: dict[int, list[bytes]] = {}
+            for community_id, line in events:
+                by_partition.setdefault(partition_for(community_id, partitions), []).append(line)
+            waits = [w for p, lines in by_partition.items() for w in self._envelopes.add(p, lines)]
+            # asyncio.wait, not wait_for: an envelope is shared with other requests and must not be cancelled
+            done, pending = await asyncio.wait(waits, timeout=self.timeout_s)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise KafkaUnavailable(f"Kafka did not take the events: {exc!r}") from exc
+        if pending:
+            raise KafkaUnavailable(f"Kafka did not acknowledge in {self.timeout_s}s")
+        for fut in done:
+            refused = fut.exception()
+            if refused is not None:
+                raise KafkaUnavailable(f"Kafka refused an envelope: {refused!r}") from refused
+
+    async def _partition_count(self, producer: AIOKafkaProducer) -> int:
+        if self._partitions is None:
+            found = await asyncio.wait_for(producer.partitions_for(TOPIC_EVENTS), self.timeout_s)
+            self._partitions = len(found)
+        return self._partitions
+
+    async def _send_envelope(self, partition: int, value: bytes) -> asyncio.Future[object]:
+        producer = await self._ensure()
+        fut: asyncio.Future[object] = await producer.send(
+            TOPIC_EVENTS, value=value, partition=partition, headers=HEADERS
+        )
+        return fut
+
     async def ready(self) -> tuple[bool, str]:
         try:
             producer = await self._ensure()
@@ -67,6 +112,7 @@ class EventProducer:
         return True, "ok"
 
     async def close(self) -> None:
+        await self._envelopes.flush_all()
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None

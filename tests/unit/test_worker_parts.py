@@ -9,7 +9,6 @@ import pytest
 
 from sinks.batch_writer import Backoff, BatchWriter
 from sinks.clickhouse import NotReadOnly, read_only_sql
-from streams.batch_processor import BatchProcessor, Incoming
 from streams.decode import DeadLetter, Decoded, decode
 from streams.stall import StallDetector
 
@@ -41,14 +40,6 @@ def test_decode_dead_letters(value: bytes | None, reason: str) -> None:
     assert isinstance(out, DeadLetter)
     assert out.reason == reason
     assert out.detail
-
-
-def test_processor_splits_rows_and_dead_letters() -> None:
-    proc = BatchProcessor(BatchWriter(lambda: FlakyClient(0)), decay_rate=5e-7)
-    prepared = proc.prepare([Incoming(GOOD, 3, 10, 0.0), Incoming(b"junk", 3, 11, 0.0)])
-    columns, rows = prepared.tables["events"]
-    assert len(rows) == 1 and rows[0][columns.index("kafka_offset")] == 10
-    assert [d.offset for d in prepared.dead_letters] == [11]
 
 
 class FlakyClient:

@@ -1,0 +1,49 @@
+"""The worker's ClickHouse access: one client for the writer, one call at a time.
+
+In embedded mode (chDB) this process owns the store; `on_open` runs once the client
+is open (the worker records itself as the owner, so readers come through it).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sinks.clickhouse import connect, read_only_sql
+from sinks.migrate import migrate
+
+
+class ClickHouseAccess:
+    def __init__(self, dsn: str, fault_file: str = "", on_open: Callable[[], None] = lambda: None) -> None:
+        self.dsn = dsn
+        self.migrated = False
+        # While this file exists every write fails at the client boundary (outage drills).
+        self.fault_file = Path(fault_file) if fault_file else None
+        self.lock = threading.Lock()
+        self._on_open = on_open
+        self._client: Any = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = connect(self.dsn)
+            self._on_open()
+        return self._client
+
+    def raw_insert(self, table: str, column_names: Sequence[str], insert_block: bytes, fmt: str) -> Any:
+        if self.fault_file is not None and self.fault_file.exists():
+            raise ConnectionError(f"ClickHouse write refused: fault injected while {self.fault_file} exists")
+        with self.lock:
+            return self.client().raw_insert(table, column_names, insert_block=insert_block, fmt=fmt)
+
+    def raw_query(self, sql: str, fmt: str) -> bytes:
+        with self.lock:
+            result = self.client().raw_query(read_only_sql(sql), fmt=fmt)
+            return bytes(result)
+
+    def migrate(self) -> list[str]:
+        with self.lock:
+            applied = migrate(self.client())
+        self.migrated = True
+        return applied

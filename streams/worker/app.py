@@ -1,0 +1,308 @@
+"""The Faust worker: the only module that knows Faust (topics, table, agents, timers, signals).
+
+Agents are thin. The events agent takes a batch of envelopes and hands it to
+`EventsAgent.handle`, whose numbered steps are the commit order; everything between
+bytes and ClickHouse is `Pipeline.process` (streams/worker/pipeline.py), and the
+partitions' state is owned by `Partitions` (streams/worker/recovery.py).
+
+In embedded mode this process owns the chDB store, so it also serves read-only SQL
+over HTTP (`POST /v1/sql`, streams/worker/http.py) for `engage query` and analysts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+import faust
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from schemas.outputs import ModerationDecision
+from sinks.access import ClickHouseAccess
+from sinks.batch_writer import Backoff, BatchWriter
+from sinks.tables import MODERATION_COLUMNS, moderation_row
+from streams import metrics
+from streams.config import (
+    TOPIC_DLQ,
+    TOPIC_EVENTS,
+    TOPIC_MODERATION,
+    TOPIC_SPAM_FLAGS,
+    TOPIC_TIER_CHANGES,
+    Settings,
+)
+from streams.embedded_sql import write_owner_file
+from streams.snapshots import SnapshotStore
+from streams.stall import StallDetector
+from streams.state_registry import Outputs, StateRegistry
+from streams.worker import http
+from streams.worker.pipeline import DeadLetterOut, Incoming, Pipeline
+from streams.worker.recovery import Partitions
+
+log = logging.getLogger(__name__)
+
+
+class EventsAgent:
+    """One batch of `engagement.events` from Kafka to ClickHouse, in commit order."""
+
+    def __init__(self, app: faust.App, settings: Settings, partitions: Partitions, pipeline: Pipeline) -> None:
+        self.settings = settings
+        self.partitions = partitions
+        self.pipeline = pipeline
+        self.stall = StallDetector(settings.stall_seconds)
+        self.dlq = app.topic(TOPIC_DLQ, value_type=bytes, key_type=bytes, partitions=1)
+        self.tier_changes = app.topic(
+            TOPIC_TIER_CHANGES, value_type=bytes, key_type=bytes, partitions=settings.partitions
+        )
+        self.flags = app.topic(TOPIC_SPAM_FLAGS, value_type=bytes, key_type=bytes, partitions=settings.partitions)
+
+    async def handle(self, events: list[Any]) -> None:
+        batch = [
+            Incoming(e.message.value, e.message.partition, e.message.offset, e.message.timestamp) for e in events
+        ]
+        async with self.partitions.lock:
+            # 1. Restore state of partitions seen for the first time (snapshots + log tail).
+            firsts: dict[int, int] = {}
+            for m in batch:
+                firsts.setdefault(m.partition, m.offset)
+            for p, first in firsts.items():
+                await self.partitions.ensure(p, first)
+            # 2. Decode, score, build rows, store them in ClickHouse (off the event loop).
+            result = await asyncio.to_thread(self.pipeline.process, batch)
+            self.partitions.applied(batch)
+            # 3. Dead letters are durable before the batch is acknowledged.
+            await self.send_dead_letters(result.dead_letters)
+            # 4. Tier changes and flags for downstream consumers (at least once).
+            await publish(self.tier_changes, self.flags, result.outputs)
+            # 5. A checkpoint when due: only here, between batches, so never a half-stored batch.
+            if self.partitions.checkpoint_due():
+                self.partitions.checkpoint()
+        metrics.TRACKED_MEMBERS.set(self.partitions.registry.tracked_members())
+        self.stall.progress()
+        # 6. Returning lets take() acknowledge the batch; Faust commits the offsets.
+
+    async def send_dead_letters(self, dead: list[DeadLetterOut]) -> None:
+        futures = [
+            await self.dlq.send(
+                value=dl.value,
+                headers=[
+                    ("reason", dl.reason.encode()),
+                    ("error", dl.detail.encode()[:4000]),
+                    ("source_topic", TOPIC_EVENTS.encode()),
+                    ("source_partition", str(dl.partition).encode()),
+                    ("source_offset", str(dl.offset).encode()),
+                    ("source_line", str(dl.line).encode()),
+                ],
+            )
+            for dl in dead
+        ]
+        for fut in futures:
+            await fut
+
+
+async def publish(tier_topic: Any, flags_topic: Any, outputs: Outputs) -> None:
+    for t in outputs.tier_changes:
+        await tier_topic.send(key=t.community_id.encode(), value=orjson.dumps(t._asdict()))
+    for f in outputs.flags:
+        await flags_topic.send(key=f.community_id.encode(), value=orjson.dumps(f.to_json()))
+
+
+def create_app(settings: Settings) -> faust.App:
+    (settings.data_path / "faust").mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap}",
+        store="memory://",
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_bind=settings.worker_host,
+        web_host=settings.worker_host,
+        web_port=settings.worker_port,
+        web_in_thread=False,
+        datadir=str(settings.data_path / "faust"),
+        broker_commit_interval=1.0,
+    )
+    events_topic = app.topic(TOPIC_EVENTS, value_type=bytes, key_type=bytes, partitions=settings.partitions)
+    moderation_topic = app.topic(TOPIC_MODERATION, value_type=bytes, key_type=bytes, partitions=settings.partitions)
+    snapshot_table = app.Table(
+        "scoring-snapshots", key_type=bytes, value_type=bytes, partitions=settings.partitions
+    )  # the app's serializers are raw: keys and values are bytes
+
+    ch = ClickHouseAccess(
+        settings.dsn,
+        settings.fault_clickhouse_file,
+        on_open=(lambda: write_owner_file(settings, os.getpid())) if settings.embedded else (lambda: None),
+    )
+    stopping = threading.Event()
+    writer = BatchWriter(
+        lambda: ch, backoff=Backoff(max_s=settings.sink_max_retry_seconds), should_stop=stopping.is_set
+    )
+    registry = StateRegistry(settings.scoring(), settings.spam())
+    pipeline = Pipeline(registry, writer, clock_skew_s=settings.max_clock_skew_seconds)
+    snapshots = SnapshotStore(
+        snapshot_table.data,
+        lambda p, k, v: snapshot_table.send_changelog(p, k, v, value_serializer="raw"),
+    )
+
+    async def committed(partition: int) -> int:
+        return await _committed(settings, partition)
+
+    partitions = Partitions(settings, registry, pipeline, snapshots, committed)
+    agent = EventsAgent(app, settings, partitions, pipeline)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def _migrate_on_start() -> None:
+        applied = await asyncio.to_thread(ch.migrate)
+        if applied:
+            log.info("applied ClickHouse migrations: %s", ", ".join(applied))
+
+    @app.agent(events_topic)
+    async def process_events(stream: Any) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=settings.flush_seconds):
+            await agent.handle(batch)
+
+    @app.agent(moderation_topic)
+    async def process_moderation(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            try:
+                decision = ModerationDecision.model_validate_json(msg.value)
+            except Exception as exc:
+                await agent.dlq.send(
+                    value=msg.value or b"",
+                    headers=[
+                        ("reason", b"invalid"),
+                        ("error", str(exc).encode()[:4000]),
+                        ("source_topic", TOPIC_MODERATION.encode()),
+                    ],
+                )
+                metrics.EVENTS_DLQ.labels("invalid").inc()
+                continue
+            async with partitions.lock:
+                await partitions.ensure(msg.partition, None)
+                outputs = registry.moderate(decision, msg.partition)
+                await asyncio.to_thread(pipeline.store, outputs)
+                await asyncio.to_thread(
+                    writer.write, "moderation", MODERATION_COLUMNS, [moderation_row(decision, time.time())]
+                )
+                await publish(agent.tier_changes, agent.flags, outputs)
+                # a decision is rare and not in the events log: checkpoint its partition at once
+                partitions.checkpoint({msg.partition})
+            metrics.MODERATION_DECISIONS.labels(decision.action.value).inc()
+
+    @app.timer(interval=max(0.5, settings.snapshot_seconds / 2))  # type: ignore[untyped-decorator]
+    async def _checkpoint_when_idle() -> None:
+        # batches checkpoint as they finish; this covers a worker that has gone quiet
+        if partitions.checkpoint_due() and not partitions.lock.locked():
+            async with partitions.lock:
+                partitions.checkpoint()
+
+    @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+    async def _watch_lag() -> None:
+        lag = await _consumer_lag(app)
+        agent.stall.observe_lag(sum(lag.values()))
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        status, body = http.health(agent.stall)
+        return web.json(body, status=status)
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        # per-batch metrics of our own; Faust's per-message sensor costs more than a batch of work
+        return web.bytes(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        status, body = await http.readiness(ch)
+        return web.json(body, status=status)
+
+    class SqlView(faust.web.View):
+        """POST read-only SQL as the body; `?format=` any ClickHouse output format."""
+
+        async def post(self, request: Any) -> Any:
+            query = (await request.read()).decode("utf-8", "replace")
+            status, body = await http.sql(ch, query, request.query.get("format", "TabSeparatedWithNames"))
+            return self.bytes(body, content_type="text/plain", status=status)
+
+    app.page("/v1/sql")(SqlView)
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        revoked = args[0] if args else kwargs.get("revoked", ())
+        metrics.REBALANCES.inc()
+        gone = set()
+        for tp in revoked:
+            if tp.topic != TOPIC_EVENTS:
+                continue
+            # a partition we no longer own must not keep reporting its old lag
+            with contextlib.suppress(KeyError):
+                metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+            gone.add(tp.partition)
+        async with partitions.lock:
+            partitions.revoke(gone)
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def _stop_retrying(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        # a flush retrying against a ClickHouse that is down gives up, so shutdown is prompt;
+        # its batch was not acknowledged, so the next owner takes it again
+        stopping.set()
+        pipeline.close()
+
+    return app
+
+
+async def _consumer_lag(app: faust.App) -> dict[tuple[str, int], int]:
+    """Messages behind the end, per assigned partition of the events topic."""
+    lag: dict[tuple[str, int], int] = {}
+    try:
+        consumer: Any = app.consumer
+        for tp in consumer.assignment():
+            if tp.topic != TOPIC_EVENTS:
+                continue
+            high = consumer.highwater(tp)
+            pos = await consumer.position(tp)
+            if high is None or pos is None:
+                continue
+            behind = max(0, int(high) - int(pos))
+            lag[(tp.topic, tp.partition)] = behind
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(behind)
+    except Exception as exc:  # the consumer may be mid-rebalance
+        log.debug("lag not available: %s", exc)
+    return lag
+
+
+def run_worker(settings: Settings, loglevel: str = "warning") -> None:
+    """Run the worker until SIGINT/SIGTERM."""
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    metrics.WORKER_LAST_PROGRESS.set(time.time())
+    worker.execute_from_commandline()
+
+
+async def _committed(settings: Settings, partition: int) -> int:
+    """The group's committed offset of one events partition (0 when none)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap, group_id=settings.app_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(TOPIC_EVENTS, partition)
+        consumer.assign([tp])
+        committed = await consumer.committed(tp)
+        return int(committed) if committed is not None else 0
+    finally:
+        await consumer.stop()

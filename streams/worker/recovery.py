@@ -1,0 +1,117 @@
+"""The partitions this worker owns and their state: restore, replay the tail, checkpoint, revoke.
+
+Event sourcing with checkpoints (streams/snapshots.py has the format): a partition's
+state is restored from its snapshots, then the log between the snapshot marker and
+the first offset this worker is handed is re-applied through the pipeline's decode
+and state steps. A checkpoint is taken only between batches, never while a batch is
+applied but not yet stored. One lock serialises everything that touches state, so
+batches, moderation decisions and checkpoints never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams import metrics
+from streams.config import TOPIC_EVENTS, Settings
+from streams.snapshots import SnapshotStore
+from streams.state_registry import StateRegistry
+from streams.worker.pipeline import Incoming, Pipeline
+
+log = logging.getLogger(__name__)
+
+Committed = Callable[[int], Awaitable[int]]  # partition -> the group's committed offset
+
+
+class Partitions:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: StateRegistry,
+        pipeline: Pipeline,
+        snapshots: SnapshotStore,
+        committed: Committed,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.pipeline = pipeline
+        self.snapshots = snapshots
+        self.committed = committed
+        self.lock = asyncio.Lock()  # held by whoever reads or changes state
+        self.ready: set[int] = set()  # partitions whose state is restored in this process
+        self.offsets: dict[int, int] = {}  # newest offset applied to state, per partition
+        self.last_checkpoint = time.monotonic()
+
+    async def ensure(self, partition: int, first_offset: int | None) -> None:
+        """Restore `partition` and replay its log tail up to `first_offset` (call under `lock`)."""
+        if partition in self.ready:
+            return
+        before = len(self.registry.communities)
+        marker = self.snapshots.restore_partition(self.registry, partition)
+        metrics.STATE_RESTORED.inc(len(self.registry.communities) - before)
+        end = first_offset if first_offset is not None else await self.committed(partition)
+        replayed = await self._replay(partition, marker + 1, end)
+        metrics.STATE_REPLAYED.inc(replayed)
+        if replayed:
+            log.info("partition %d: restored snapshots at offset %d, replayed %d events", partition, marker, replayed)
+        self.offsets[partition] = max(marker, end - 1)
+        self.ready.add(partition)
+
+    def applied(self, batch: list[Incoming]) -> None:
+        for msg in batch:
+            self.offsets[msg.partition] = msg.offset
+
+    def checkpoint_due(self) -> bool:
+        return time.monotonic() - self.last_checkpoint >= self.settings.snapshot_seconds
+
+    def checkpoint(self, partitions: set[int] | None = None) -> int:
+        """Snapshot the changed communities of each ready partition, then its marker (call under `lock`)."""
+        written = 0
+        for p in sorted(self.ready if partitions is None else partitions & self.ready):
+            written += self.snapshots.write_partition(self.registry, p, self.offsets.get(p, -1))
+        metrics.STATE_SNAPSHOTS.inc(written)
+        self.last_checkpoint = time.monotonic()
+        return written
+
+    def revoke(self, partitions: set[int]) -> None:
+        """The next owner restores from the snapshots and replays the tail; drop ours."""
+        for p in partitions & self.ready:
+            self.ready.discard(p)
+            self.registry.drop_partition(p)
+
+    async def _replay(self, partition: int, start: int, end: int) -> int:
+        """Re-apply messages [start, end) of one events partition to state (no rows, no outputs)."""
+        if start >= end:
+            return 0
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False, group_id=None)
+        await consumer.start()
+        applied = 0
+        try:
+            tp = TopicPartition(TOPIC_EVENTS, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            position = start
+            while position < end:
+                fetched = await consumer.getmany(tp, timeout_ms=1000, max_records=500)
+                batch = []
+                for msg in fetched.get(tp, []):
+                    if msg.offset >= end:
+                        position = end
+                        break
+                    position = msg.offset + 1
+                    batch.append(Incoming(msg.value, partition, msg.offset, msg.timestamp / 1000))
+                if batch:
+                    applied += await asyncio.to_thread(self.pipeline.replay, batch)
+                if not fetched:
+                    high = await consumer.end_offsets([tp])
+                    if position >= high[tp]:
+                        break
+        finally:
+            await consumer.stop()
+        log.info("replayed %d events of %s[%d] from offset %d into state", applied, TOPIC_EVENTS, partition, start)
+        return applied
