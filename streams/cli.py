@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cmd == "bench":
         import json
 
-        from streams.benchmark import report, run
+        from streams.bench.run import report, run
 
         results = run(args.events, args.members, args.communities, args.baseline_events, settings)
         print(report(results))
