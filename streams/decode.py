@@ -66,12 +66,16 @@ def _record(w: WireEvent) -> EventRecord | None:
             return None
     elif w.join_source is not None or (kind != "comment" and (w.content_fingerprint is not None or w.link_count)):
         return None
+    try:
+        ts = _from_iso(w.occurred_at).timestamp()
+    except (ValueError, OverflowError):  # 23:59:60, February 30th, ...: pydantic explains
+        return None
     return EventRecord(
         w.event_id,
         TYPE_CODES[kind],
         w.community_id,
         w.member_id,
-        _from_iso(w.occurred_at).timestamp(),
+        ts,
         ROLE_CODES[w.actor_role],
         w.target_id,
         w.target_author_id,

@@ -1,0 +1,131 @@
+"""msgspec accepts nothing that pydantic rejects, and yields the same values.
+
+The worker's fast path (`WireEvent`, msgspec) and the gateway's model (`CanonicalEvent`,
+pydantic) describe one contract. Whatever msgspec accepts must be accepted by pydantic
+with an identical record; what msgspec refuses is decided by pydantic (tested elsewhere).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.events import CanonicalEvent, WireEvent
+from streams.decode import Decoded, _record, decode
+from streams.event_record import from_canonical
+
+TIMES = st.one_of(
+    st.sampled_from(
+        [
+            "2026-11-01T12:00:00Z",
+            "2026-11-01T12:00:00.5Z",
+            "2026-11-01T12:00:00.123456Z",
+            "2026-11-01T12:00:00.1234567Z",
+            "2026-11-01T12:00:00+05:30",
+            "2026-11-01T12:00:00-00:00",
+            "2026-11-01T12:00:00+0530",
+            "2026-11-01 12:00:00Z",
+            "2026-11-01t12:00:00z",
+            "2026-11-01T12:00:00",
+            "2026-11-01T23:59:60Z",
+            "2026-02-30T12:00:00Z",
+            "2026-13-01T12:00:00Z",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999Z",
+            "2026-11-01T24:00:00Z",
+            "2026-11-01",
+            "1767225600",
+            "",
+        ]
+    ),
+    st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
+    st.text(max_size=30),
+)
+IDS = st.one_of(st.text(max_size=3), st.text(min_size=120, max_size=260), st.sampled_from(["a", "m-1", " x ", "é", "a\n"]))
+SOURCES = st.one_of(st.sampled_from(["api", "slack", "a.b-c_d", "API", "api\n", "", "-x", "a" * 32, "a" * 33]), st.text(max_size=5))
+INTS = st.one_of(
+    st.integers(min_value=-2, max_value=12_000),
+    st.integers(min_value=(1 << 64) - 3, max_value=(1 << 64) + 3),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.text(max_size=3),
+    st.none(),
+)
+ENUMISH = st.sampled_from(["join", "like", "share", "comment", "Like", "post", "member", "owner", "bot", "invite", "organic"])
+OPTIONAL: dict[str, st.SearchStrategy[Any]] = {
+    "schema_version": st.one_of(st.just(1), st.just(2), st.just(1.0), st.just("1")),
+    "actor_role": st.one_of(st.sampled_from(["member", "owner", "moderator", "bot"]), ENUMISH, st.none()),
+    "target_id": st.one_of(IDS, st.none(), st.integers()),
+    "target_author_id": st.one_of(IDS, st.none()),
+    "join_source": st.one_of(st.sampled_from(["invite", "organic", "promotion", "import"]), ENUMISH, st.none()),
+    "content_fingerprint": INTS,
+    "link_count": INTS,
+    "extra_field": st.integers(),
+}
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "event_id": draw(IDS),
+        "type": draw(st.one_of(st.sampled_from(["join", "like", "share", "comment"]), ENUMISH)),
+        "community_id": draw(IDS),
+        "member_id": draw(IDS),
+        "occurred_at": draw(TIMES),
+        "source": draw(SOURCES),
+    }
+    for name in draw(st.lists(st.sampled_from(sorted(OPTIONAL)), unique=True, max_size=5)):
+        doc[name] = draw(OPTIONAL[name])
+    for name in draw(st.lists(st.sampled_from(["event_id", "type", "occurred_at", "source"]), unique=True, max_size=1)):
+        if draw(st.booleans()):
+            del doc[name]
+    return doc
+
+
+def fast(value: bytes) -> Any:
+    try:
+        wire = msgspec.json.Decoder(WireEvent).decode(value)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return _record(wire), wire.source
+
+
+@settings(max_examples=3000, deadline=None)
+@given(documents())
+def test_msgspec_accepts_a_subset_of_pydantic_with_equal_values(doc: dict[str, Any]) -> None:
+    value = _dumps(doc)
+    accepted = fast(value)
+    if accepted is None or accepted[0] is None:
+        return  # refused by the fast path: pydantic decides
+    record, source = accepted
+    event = CanonicalEvent.model_validate_json(value)  # raises if pydantic rejects what msgspec accepted
+    assert from_canonical(event) == record
+    assert event.source == source
+    assert decode(value) == Decoded(record, source)
+
+
+def _dumps(doc: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(doc)
+    except TypeError:  # integers past 64 bits: the standard library writes them
+        import json
+
+        return json.dumps(doc).encode()
+
+
+def test_the_generator_reaches_both_sides() -> None:
+    """A property that never sees an accepted event proves nothing: the strategy must produce both."""
+    seen = {True: 0, False: 0}
+
+    @settings(max_examples=400, deadline=None)
+    @given(documents())
+    def probe(doc: dict[str, Any]) -> None:
+        got = fast(_dumps(doc))
+        seen[got is not None and got[0] is not None] += 1
+
+    probe()
+    assert seen[True] > 0 and seen[False] > 0
