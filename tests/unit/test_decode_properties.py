@@ -45,8 +45,12 @@ TIMES = st.one_of(
     st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
     st.text(max_size=30),
 )
-IDS = st.one_of(st.text(max_size=3), st.text(min_size=120, max_size=260), st.sampled_from(["a", "m-1", " x ", "é", "a\n"]))
-SOURCES = st.one_of(st.sampled_from(["api", "slack", "a.b-c_d", "API", "api\n", "", "-x", "a" * 32, "a" * 33]), st.text(max_size=5))
+IDS = st.one_of(
+    st.text(max_size=3), st.text(min_size=120, max_size=260), st.sampled_from(["a", "m-1", " x ", "é", "a\n"])
+)
+SOURCES = st.one_of(
+    st.sampled_from(["api", "slack", "a.b-c_d", "API", "api\n", "", "-x", "a" * 32, "a" * 33]), st.text(max_size=5)
+)
 INTS = st.one_of(
     st.integers(min_value=-2, max_value=12_000),
     st.integers(min_value=(1 << 64) - 3, max_value=(1 << 64) + 3),
@@ -55,7 +59,9 @@ INTS = st.one_of(
     st.text(max_size=3),
     st.none(),
 )
-ENUMISH = st.sampled_from(["join", "like", "share", "comment", "Like", "post", "member", "owner", "bot", "invite", "organic"])
+ENUMISH = st.sampled_from(
+    ["join", "like", "share", "comment", "Like", "post", "member", "owner", "bot", "invite", "organic"]
+)
 OPTIONAL: dict[str, st.SearchStrategy[Any]] = {
     "schema_version": st.one_of(st.just(1), st.just(2), st.just(1.0), st.just("1")),
     "actor_role": st.one_of(st.sampled_from(["member", "owner", "moderator", "bot"]), ENUMISH, st.none()),

@@ -75,9 +75,16 @@ def test_one_event_message_is_a_one_line_envelope() -> None:
 
 
 def test_an_event_from_the_future_never_reaches_state() -> None:
-    pipeline, client = make_pipeline()
+    pipeline, _client = make_pipeline()
     result = pipeline.process(
-        [Incoming(envelope([event(1), event(2, at="2099-01-01T00:00:00Z"), event(3, at="1999-12-31T23:59:59Z")]), 0, 0, NOW)]
+        [
+            Incoming(
+                envelope([event(1), event(2, at="2099-01-01T00:00:00Z"), event(3, at="1999-12-31T23:59:59Z")]),
+                0,
+                0,
+                NOW,
+            )
+        ]
     )
     assert [d.reason for d in result.dead_letters] == ["future_event", "before_floor"]
     assert pipeline.registry.communities["c"].scorer.clock == NOW
