@@ -217,3 +217,8 @@ STATE_REPLAYED = Counter(
     "engage_state_replayed_events_total", "Events re-read from the log to bring restored state up to date."
 )
 STATE_SNAPSHOTS = Counter("engage_state_snapshots_total", "Community snapshots written to the changelog.")
+CHECKPOINT_DURATION = Histogram(
+    "engage_checkpoint_duration_seconds",
+    "Time one checkpoint held state changes: serializing changed communities and writing the changelog.",
+    buckets=(0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)

@@ -53,14 +53,16 @@ class SnapshotStore:
             self.data[key] = value
         self.send(partition, key, value)
 
-    def write_partition(self, registry: StateRegistry, partition: int, marker: int) -> int:
-        """Snapshot every changed community of `partition`, then the marker. Returns communities written."""
-        written = 0
-        for cid in registry.in_partition(partition):
-            c = registry.communities[cid]
-            if not c.dirty:
-                continue
-            blob = registry.snapshot(cid)
+    def serialize(self, registry: StateRegistry, partition: int) -> list[tuple[str, bytes]]:
+        """Snapshots of the changed communities of `partition` (CPU only: may run in a thread
+        while nothing changes state)."""
+        return [
+            (cid, registry.snapshot(cid)) for cid in registry.in_partition(partition) if registry.communities[cid].dirty
+        ]
+
+    def write(self, registry: StateRegistry, partition: int, blobs: list[tuple[str, bytes]], marker: int) -> int:
+        """Store serialized snapshots, then the marker. Returns communities written."""
+        for cid, blob in blobs:
             old = self.data.get(_header_key(partition, cid))
             old_header = orjson.loads(old) if old else None
             gen = (old_header["gen"] + 1) if old_header else 0
@@ -75,10 +77,13 @@ class SnapshotStore:
             if old_header:
                 for i in range(old_header["n"]):
                     self._put(partition, _chunk_key(partition, cid, old_header["gen"], i), None)
-            c.dirty = False
-            written += 1
+            registry.communities[cid].dirty = False
         self._put(partition, _marker_key(partition), str(marker).encode())
-        return written
+        return len(blobs)
+
+    def write_partition(self, registry: StateRegistry, partition: int, marker: int) -> int:
+        """Snapshot every changed community of `partition`, then the marker. Returns communities written."""
+        return self.write(registry, partition, self.serialize(registry, partition), marker)
 
     def restore_partition(self, registry: StateRegistry, partition: int) -> int:
         """Load every community snapshot of `partition`; return its marker (-1 when none)."""

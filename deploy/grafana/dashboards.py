@@ -491,6 +491,15 @@ def pipeline_health() -> dash.Dashboard:
         .with_panel(
             _timeseries(
                 ids,
+                "Checkpoint duration",
+                "Time one checkpoint held state changes (changed communities serialized in a thread).",
+                "s",
+                _quantiles("engage_checkpoint_duration_seconds_bucket"),
+            )
+        )
+        .with_panel(
+            _timeseries(
+                ids,
                 "Batch size",
                 "Events per batch taken from Kafka.",
                 "short",

@@ -81,7 +81,7 @@ class EventsAgent:
             await publish(self.tier_changes, self.flags, result.outputs)
             # 5. A checkpoint when due: only here, between batches, so never a half-stored batch.
             if self.partitions.checkpoint_due():
-                self.partitions.checkpoint()
+                await self.partitions.checkpoint()
         metrics.TRACKED_MEMBERS.set(self.partitions.registry.tracked_members())
         self.stall.progress()
         # 6. Returning lets take() acknowledge the batch; Faust commits the offsets.
@@ -198,7 +198,7 @@ def create_app(settings: Settings) -> faust.App:
                 )
                 await publish(agent.tier_changes, agent.flags, outputs)
                 # a decision is rare and not in the events log: checkpoint its partition at once
-                partitions.checkpoint({msg.partition})
+                await partitions.checkpoint({msg.partition})
             metrics.MODERATION_DECISIONS.labels(decision.action.value).inc()
 
     @app.timer(interval=max(0.5, settings.snapshot_seconds / 2))  # type: ignore[untyped-decorator]
@@ -206,7 +206,7 @@ def create_app(settings: Settings) -> faust.App:
         # batches checkpoint as they finish; this covers a worker that has gone quiet
         if partitions.checkpoint_due() and not partitions.lock.locked():
             async with partitions.lock:
-                partitions.checkpoint()
+                await partitions.checkpoint()
 
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def _watch_lag() -> None:

@@ -69,12 +69,19 @@ class Partitions:
     def checkpoint_due(self) -> bool:
         return time.monotonic() - self.last_checkpoint >= self.settings.snapshot_seconds
 
-    def checkpoint(self, partitions: set[int] | None = None) -> int:
-        """Snapshot the changed communities of each ready partition, then its marker (call under `lock`)."""
+    async def checkpoint(self, partitions: set[int] | None = None) -> int:
+        """Snapshot the changed communities of each ready partition, then its marker (call under `lock`).
+
+        Serializing runs in a thread, so the event loop (fetching, heartbeats, HTTP) goes on;
+        only state changes wait, and only communities changed since the last checkpoint are written.
+        """
         written = 0
+        started = time.perf_counter()
         for p in sorted(self.ready if partitions is None else partitions & self.ready):
-            written += self.snapshots.write_partition(self.registry, p, self.offsets.get(p, -1))
+            blobs = await asyncio.to_thread(self.snapshots.serialize, self.registry, p)
+            written += self.snapshots.write(self.registry, p, blobs, self.offsets.get(p, -1))
         metrics.STATE_SNAPSHOTS.inc(written)
+        metrics.CHECKPOINT_DURATION.observe(time.perf_counter() - started)
         self.last_checkpoint = time.monotonic()
         return written
 
