@@ -65,6 +65,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--communities", type=int, default=100, help="communities (default 100)")
     bench.add_argument("--baseline-events", type=int, default=100_000, help="events the Faust baseline reads")
     bench.add_argument("--json", action="store_true", help="print the results as JSON too")
+    bench.add_argument("--no-scale", action="store_true", help="skip (8), the runs with 10x members and communities")
     _common(bench)
 
     sim = sub.add_parser("simulate", help="write a seeded simulated community (events and spam labels, JSON Lines)")
@@ -129,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from streams.bench.run import report, run
 
-        results = run(args.events, args.members, args.communities, args.baseline_events, settings)
+        results = run(
+            args.events, args.members, args.communities, args.baseline_events, settings, scale=not args.no_scale
+        )
         print(report(results))
         if args.json:
             print(json.dumps(results))
