@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from streams.api_tokens import SCOPES
 from streams.config import Settings
 
 
@@ -30,7 +31,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     keys = ("data_dir", "kafka_port", "kafka_bootstrap", "clickhouse_dsn", "gateway_port", "worker_port")
-    return Settings.from_env(**{k: getattr(args, k, None) for k in keys})
+    return Settings.from_env(**{k: getattr(args, k, None) for k in (*keys, "api_tokens_file")})
 
 
 def parser() -> argparse.ArgumentParser:
@@ -89,7 +90,27 @@ def parser() -> argparse.ArgumentParser:
     _common(wk)
     tp = sub.add_parser("topics", help="create the pipeline's Kafka topics (idempotent)")
     _common(tp)
+    _token_parser(sub)
     return p
+
+
+def _token_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tok = sub.add_parser("token", help="create, list or revoke the gateway's API tokens (docs/security.md)")
+    actions = tok.add_subparsers(dest="token_action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="a new token, printed once as the last line")
+    create.add_argument("--name", required=True, help="who holds it; recorded as the moderator of decisions")
+    create.add_argument("--scope", action="append", required=True, choices=SCOPES, help="repeat for several")
+    create.add_argument("--community", action="append", help="only these communities (repeat); default all")
+    create.add_argument("--rate", type=float, help="events/s (default ENGAGE_API_RATE_PER_TOKEN)")
+    create.add_argument("--burst", type=int, help="events at once (default ENGAGE_API_BURST_PER_TOKEN)")
+    revoke = actions.add_parser("revoke", help="remove a token by name")
+    revoke.add_argument("name")
+    listing = actions.add_parser("list", help="the tokens' names, scopes and communities (never the tokens)")
+    for p in (create, revoke, listing):
+        p.add_argument(
+            "--tokens-file", dest="api_tokens_file", help="ENGAGE_API_TOKENS_FILE (default DATA/api-tokens.json)"
+        )
+        _common(p)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -151,6 +172,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from streams.commands import run_command
 
         return run_command(settings, demo=not args.no_demo, rate=args.rate)
+    if cmd == "token":
+        from streams import token_command
+
+        if args.token_action == "create":
+            return token_command.token_create(
+                settings, args.name, args.scope, args.community, args.rate, args.burst
+            )
+        if args.token_action == "revoke":
+            return token_command.token_revoke(settings, args.name)
+        return token_command.token_list(settings)
     if cmd == "demo":
         from streams.commands import demo_command
 

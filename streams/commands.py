@@ -101,23 +101,25 @@ def replay_command(settings: Settings, path: str) -> int:
     return 0 if bad == 0 else 1
 
 
-def post_events(gateway_url: str, events: list[dict[str, Any]], timeout_s: float = 10.0) -> int:
-    """POST up to 1,000 canonical events; retry on 503; return how many were accepted."""
+def post_events(gateway_url: str, events: list[dict[str, Any]], token: str, timeout_s: float = 10.0) -> int:
+    """POST up to 1,000 canonical events with an API token; retry on 503 and 429; return how many were accepted."""
     body = orjson.dumps(events)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     for attempt in range(20):
-        req = urllib.request.Request(
-            f"{gateway_url}/v1/events", data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
+        req = urllib.request.Request(f"{gateway_url}/v1/events", data=body, method="POST", headers=headers)
+        wait = min(5.0, 0.2 * 2**attempt)
         try:
             with urllib.request.urlopen(req, timeout=timeout_s) as resp:
                 return int(orjson.loads(resp.read())["accepted"])
         except urllib.error.HTTPError as exc:
-            if exc.code != 503:
+            if exc.code == 429:  # over the token's rate limit: wait as told
+                wait = float(exc.headers.get("Retry-After") or 1)
+            elif exc.code != 503:
                 raise RuntimeError(f"gateway refused a batch: {exc.code} {exc.read()[:500]!r}") from exc
         except urllib.error.URLError:
             pass
-        time.sleep(min(5.0, 0.2 * 2**attempt))
-    raise RuntimeError("gateway kept answering 503 for a minute; is Kafka up?")
+        time.sleep(wait)
+    raise RuntimeError("gateway kept answering 503 (or 429) for a minute; is Kafka up, is the token over its limit?")
 
 
 def chunks(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -169,7 +171,7 @@ def demo_command(settings: Settings, events: int, seed: int) -> int:
     # counted by the feed's own communities, so running the demo twice works (the second adds nothing)
     progress = f"SELECT uniqExact(event_id) FROM engagement.events WHERE community_id IN ({communities})"
     with LocalStack(settings) as stack:
-        sent = sum(post_events(settings.gateway_url, batch) for batch in chunks(feed, 1000))
+        sent = sum(post_events(settings.gateway_url, batch, stack.api_token) for batch in chunks(feed, 1000))
         stack.say(f"sent {sent} events through the gateway; waiting until ClickHouse has them all")
         deadline = time.monotonic() + 180
         stored = 0
@@ -208,7 +210,7 @@ def _feed_forever(settings: Settings, stack: LocalStack, rate: float) -> None:
     sent = 0
     last_report = time.monotonic()
     for batch in live_feed(seed=int(time.time()), rate=rate):
-        sent += post_events(settings.gateway_url, batch)
+        sent += post_events(settings.gateway_url, batch, stack.api_token)
         now = time.monotonic()
         if now - last_report >= 5:
             stored = count_rows(settings, "SELECT count() FROM engagement.events")

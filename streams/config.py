@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from streams.envelopes import EnvelopeLimits
+from streams.event_time import parse_floor
 from streams.scoring.config import ScoringConfig
 from streams.spam.config import SpamConfig
 
@@ -59,10 +60,18 @@ class Settings:
     community_granularity: str = (
         "platform"  # or "channel": finer communities (Slack channel, Discourse category)
     )
-    # The worker refuses (DLQ) an event more than this far ahead of its message's Kafka time.
-    max_clock_skew_seconds: float = 300.0
     scoring_half_life_days: float = 14.0
     scoring_lateness_days: float = 7.0
+    # Who may write (docs/security.md). Empty tokens file: {data_dir}/api-tokens.json.
+    api_tokens_file: str = ""
+    api_rate_per_token: float = 2000.0  # events/s a token may send, sustained ...
+    api_burst_per_token: int = 60_000  # ... and at once
+    webhook_rate_per_community: float = 100.0  # events/s one platform community may send ...
+    webhook_burst_per_community: int = 30_000  # ... and at once (Slack's hourly cap per workspace)
+    # occurred_at at most this far ahead of our clock (the gateway's; for the worker, the
+    # message's Kafka time), and never before the floor; the worker sends such events to the DLQ
+    event_time_max_skew_seconds: float = 300.0
+    event_time_floor: str = "2000-01-01T00:00:00+00:00"  # and never before this
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -126,3 +135,14 @@ class Settings:
     @property
     def gateway_url(self) -> str:
         return f"http://{self.gateway_host}:{self.gateway_port}"
+
+    @property
+    def tokens_path(self) -> Path:
+        return Path(self.api_tokens_file).resolve() if self.api_tokens_file else self.data_path / "api-tokens.json"
+
+    @property
+    def event_time_floor_ts(self) -> float:
+        try:
+            return parse_floor(self.event_time_floor)
+        except ValueError as exc:
+            raise SystemExit(f"ENGAGE_EVENT_TIME_FLOOR: {exc}") from exc

@@ -20,9 +20,7 @@ from pydantic import ValidationError
 from schemas.events import MAX_FINGERPRINT, CanonicalEvent, WireEvent, format_location
 from streams.envelopes import split_lines
 from streams.event_record import JOIN_SOURCE_CODES, ROLE_CODES, TYPE_CODES, EventRecord, from_canonical
-
-# 2000-01-01T00:00:00Z: no community platform we read from predates it.
-EVENT_TIME_FLOOR = 946_684_800.0
+from streams.event_time import check_event_time, event_time_label
 
 
 class Decoded(NamedTuple):
@@ -31,7 +29,7 @@ class Decoded(NamedTuple):
 
 
 class DeadLetter(NamedTuple):
-    reason: str  # bounded: not_utf8, not_json, invalid, future_event, before_floor
+    reason: str  # bounded: not_utf8, not_json, invalid, event_time_future, event_time_before_floor
     detail: str  # one line a person can act on
 
 
@@ -40,7 +38,7 @@ class TimeBounds(NamedTuple):
 
     now: float
     skew_s: float
-    floor: float = EVENT_TIME_FLOOR
+    floor: float
 
 
 class DecodedBatch(NamedTuple):
@@ -61,10 +59,9 @@ def _record(w: WireEvent) -> EventRecord | None:
     kind = w.type
     if w.content_fingerprint is not None and w.content_fingerprint > MAX_FINGERPRINT:
         return None
-    if kind == "join":
-        if w.join_source is None:
-            return None
-    elif w.join_source is not None or (kind != "comment" and (w.content_fingerprint is not None or w.link_count)):
+    if (w.join_source is None) == (kind == "join"):  # required on joins, refused elsewhere
+        return None
+    if kind != "comment" and (w.content_fingerprint is not None or w.link_count):
         return None
     try:
         ts = _from_iso(w.occurred_at).timestamp()
@@ -109,15 +106,10 @@ def _slow(value: bytes) -> Decoded | DeadLetter:
 
 
 def check_time(ts: float, bounds: TimeBounds) -> DeadLetter | None:
-    if ts > bounds.now + bounds.skew_s:
-        return DeadLetter(
-            "future_event",
-            f"occurred_at is {ts - bounds.now:.0f}s ahead of the worker's clock (at most {bounds.skew_s:.0f}s "
-            "allowed); fix the sender's clock and send it again",
-        )
-    if ts < bounds.floor:
-        return DeadLetter("before_floor", "occurred_at is before 2000-01-01T00:00:00Z; send the real time")
-    return None
+    why = check_event_time(ts, bounds.now, bounds.skew_s, bounds.floor)
+    if why is None:
+        return None
+    return DeadLetter(f"event_time_{event_time_label(ts, bounds.now)}", f"occurred_at {why}")
 
 
 def decode_envelope(value: bytes | None, bounds: TimeBounds | None = None) -> DecodedBatch:

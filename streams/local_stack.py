@@ -17,11 +17,30 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from streams.api_tokens import EVENTS_WRITE, MODERATION_WRITE, SQL_READ, create_token
 from streams.config import Settings
 from streams.topics import ensure_topics
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = REPO_ROOT / "deploy" / "local" / "kafka.sh"
+LOCAL_TOKEN_NAME = "local-stack"
+
+
+def local_token_path(settings: Settings) -> Path:
+    """Where the local stack keeps its own API token (0600), for curl and the e2e tests."""
+    return settings.data_path / "local-stack.token"
+
+
+def issue_local_token(settings: Settings) -> str:
+    """A fresh token for this stack's demo feed and helpers; it replaces the previous run's."""
+    token = create_token(
+        settings.tokens_path, LOCAL_TOKEN_NAME, (EVENTS_WRITE, MODERATION_WRITE, SQL_READ), replace=True
+    )
+    path = local_token_path(settings)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -45,6 +64,7 @@ def child_env(settings: Settings) -> dict[str, str]:
             "ENGAGE_SINK_MAX_RETRY_SECONDS": str(settings.sink_max_retry_seconds),
             "ENGAGE_FAULT_CLICKHOUSE_FILE": settings.fault_clickhouse_file,
             "ENGAGE_STALL_SECONDS": str(settings.stall_seconds),
+            "ENGAGE_API_TOKENS_FILE": str(settings.tokens_path),
         }
     )
     return env
@@ -67,6 +87,7 @@ class LocalStack:
         self.quiet = quiet
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.started_kafka = False
+        self.api_token = ""
 
     def say(self, msg: str) -> None:
         if not self.quiet:
@@ -120,11 +141,13 @@ class LocalStack:
             self.say(f"created topics: {', '.join(created)}")
         self.spawn("worker", "worker")
         self.wait_until("the worker", lambda: http_ok(f"{s.worker_url}/readyz"), 120)
+        self.api_token = issue_local_token(s)
         self.spawn("gateway", "gateway")
         self.wait_until("the gateway", lambda: http_ok(f"{s.gateway_url}/readyz"), 60)
         self.say(
             f"gateway {s.gateway_url}  worker {s.worker_url}  Kafka {s.bootstrap}  ClickHouse {s.dsn}\n"
-            f"logs: {self.log_dir}"
+            f"logs: {self.log_dir}\n"
+            f"API token (Authorization: Bearer ...) in {local_token_path(s)}"
         )
         return self
 

@@ -222,3 +222,41 @@ CHECKPOINT_DURATION = Histogram(
     "Time one checkpoint held state changes: serializing changed communities and writing the changelog.",
     buckets=(0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+
+# --- access: tokens, rate limits, event-time bounds (docs/security.md) ---------
+AUTH_ENDPOINTS = ("events", "moderation")
+AUTH_REASONS = ("missing_token", "unknown_token", "wrong_scope", "wrong_community")
+RATE_LIMITS = ("token", "community")
+# Reasons of engage_events_rejected_total added by the access checks.
+ACCESS_REJECT_REASONS = ("unauthorized", "forbidden", "rate_limited", "event_time_future", "event_time_before_floor")
+
+GATEWAY_AUTH_REFUSED = Counter(
+    "engage_gateway_auth_refusals_total",
+    "API requests refused for their token: 401 missing_token or unknown_token, 403 wrong_scope or "
+    "wrong_community.",
+    ["endpoint", "reason"],
+)
+GATEWAY_RATE_LIMITED = Counter(
+    "engage_gateway_rate_limited_total",
+    "Requests answered 429, by platform and the limit hit (token or community).",
+    ["platform", "limit"],
+)
+API_TOKENS = Gauge("engage_gateway_api_tokens", "API tokens loaded from the tokens file.")
+API_TOKENS_RELOAD_ERRORS = Counter(
+    "engage_gateway_api_tokens_reload_errors_total",
+    "Times the tokens file could not be read; the previous tokens stay in force.",
+)
+
+
+def _preinitialise_access() -> None:
+    for endpoint in AUTH_ENDPOINTS:
+        for reason in AUTH_REASONS:
+            GATEWAY_AUTH_REFUSED.labels(endpoint, reason)
+    for platform in PLATFORMS:
+        for limit in RATE_LIMITS:
+            GATEWAY_RATE_LIMITED.labels(platform, limit)
+        for reason in ACCESS_REJECT_REASONS:
+            EVENTS_REJECTED.labels(platform, reason)
+
+
+_preinitialise_access()

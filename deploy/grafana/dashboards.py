@@ -681,6 +681,39 @@ def pipeline_health() -> dash.Dashboard:
                 span=8,
             )
         )
+        .with_row(dash.Row("Access (gateway)").id(next(ids)))
+        .with_panel(
+            _timeseries(
+                ids,
+                "Refused for their token, and rate limited",
+                "API requests refused with 401/403 by reason, and 429s by platform and limit "
+                "(docs/security.md).",
+                "reqps",
+                [
+                    _prom(
+                        f"sum by (endpoint, reason) (rate(engage_gateway_auth_refusals_total{r}))",
+                        "{{endpoint}} {{reason}}",
+                    ),
+                    _prom(
+                        f"sum by (platform, limit) (rate(engage_gateway_rate_limited_total{r}))",
+                        "429 {{platform}} {{limit}}",
+                        "B",
+                    ),
+                ],
+            )
+        )
+        .with_panel(
+            _timeseries(
+                ids,
+                "API tokens",
+                "Tokens loaded from the tokens file, and failed reloads (the previous tokens stay in force).",
+                "short",
+                [
+                    _prom("max(engage_gateway_api_tokens)", "tokens"),
+                    _prom(f"sum(increase(engage_gateway_api_tokens_reload_errors_total{r}))", "reload errors", "B"),
+                ],
+            )
+        )
     )
 
 

@@ -49,6 +49,11 @@ def spam_core_rate(settings: Settings) -> float:
 
 def main(n: int, members: int, communities: int) -> dict[str, Any]:
     settings = Settings()
+
+    def new_pipeline() -> Pipeline:
+        registry = StateRegistry(settings.scoring(), settings.spam())
+        return Pipeline(registry, BatchWriter(lambda: ch), 300.0, settings.event_time_floor_ts)
+
     out: dict[str, Any] = {
         "scoring_core_events_per_s": bench_scoring(n, members, measure_memory=False)["events_per_second"],
         "spam_core_events_per_s": spam_core_rate(settings),
@@ -62,7 +67,9 @@ def main(n: int, members: int, communities: int) -> dict[str, Any]:
     per_batch = BATCH_EVENTS // 1000
 
     # the steps one after another, to see what each costs
-    pipeline = Pipeline(StateRegistry(settings.scoring(), settings.spam()), BatchWriter(lambda: ch), 300.0)
+    pipeline = Pipeline(
+        StateRegistry(settings.scoring(), settings.spam()), BatchWriter(lambda: ch), 300.0, settings.event_time_floor_ts
+    )
     parts = {"decode": 0.0, "state": 0.0, "store_events": 0.0, "store_state": 0.0}
     for k in range(0, len(messages), per_batch):
         t0 = time.perf_counter()
@@ -81,7 +88,9 @@ def main(n: int, members: int, communities: int) -> dict[str, Any]:
 
     # and as the worker runs them: raw events stored while the batch is scored
     ch.client().command("TRUNCATE TABLE engagement.events")
-    pipeline = Pipeline(StateRegistry(settings.scoring(), settings.spam()), BatchWriter(lambda: ch), 300.0)
+    pipeline = Pipeline(
+        StateRegistry(settings.scoring(), settings.spam()), BatchWriter(lambda: ch), 300.0, settings.event_time_floor_ts
+    )
     t0 = time.perf_counter()
     for k in range(0, len(messages), per_batch):
         pipeline.process(messages[k : k + per_batch])

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -22,7 +22,9 @@ from pydantic import TypeAdapter, ValidationError
 from schemas.events import CanonicalEvent, FieldError, format_location
 from schemas.outputs import ModerationDecision
 from streams import metrics
+from streams.api_tokens import EVENTS_WRITE, MODERATION_WRITE, ApiToken
 from streams.config import TOPIC_MODERATION, Settings
+from streams.gateway.access import Access, Refusal
 from streams.gateway.openapi import openapi_document
 from streams.gateway.producer import EventProducer, KafkaUnavailable
 from streams.webhooks import Accepted, Handshake, Ignored, Rejected, WebhookConfig, handle_webhook
@@ -39,14 +41,26 @@ Readiness = Callable[[], Awaitable[tuple[bool, str]]]
 
 
 def problem(
-    status: int, error: str, message: str, errors: Sequence[FieldError] = (), **extra: Any
+    status: int,
+    error: str,
+    message: str,
+    errors: Sequence[FieldError] = (),
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> web.Response:
     body: dict[str, Any] = {"error": error, "message": message}
     if errors:
         body["errors"] = [e.model_dump() for e in errors]
     body.update(extra)
-    headers = {"Retry-After": "5"} if status == 503 else None
-    return web.json_response(body, status=status, headers=headers, dumps=lambda o: orjson.dumps(o).decode())
+    all_headers = {"Retry-After": "5"} if status == 503 else {}
+    all_headers.update(headers or {})
+    return web.json_response(
+        body, status=status, headers=all_headers or None, dumps=lambda o: orjson.dumps(o).decode()
+    )
+
+
+def refused(refusal: Refusal) -> web.Response:
+    return problem(refusal.status, refusal.error, refusal.message, refusal.errors, headers=refusal.headers)
 
 
 def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
@@ -84,11 +98,25 @@ def validate_events(body: bytes, parsed: Any) -> list[CanonicalEvent]:
 
 
 class Gateway:
-    def __init__(self, settings: Settings, producer: EventProducer, clickhouse_ready: Readiness) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        producer: EventProducer,
+        clickhouse_ready: Readiness,
+        access: Access | None = None,
+    ) -> None:
         self.settings = settings
         self.producer = producer
         self.clickhouse_ready = clickhouse_ready
         self.webhooks = WebhookConfig.from_settings(settings)
+        self.access = access or Access(settings)
+
+    def _authorized(self, request: web.Request, scope: str, endpoint: str, platform: str) -> ApiToken | Refusal:
+        """The caller's token, when it may use this endpoint and its bucket is not empty."""
+        token = self.access.authenticate(request.headers.get("Authorization"), scope, endpoint, platform)
+        if isinstance(token, Refusal):
+            return token
+        return self.access.token_exhausted(token, platform) or token
 
     async def _read_body(self, request: web.Request, platform: str) -> bytes | web.Response:
         """The whole body, or 413 as soon as it passes the limit (never buffered past it)."""
@@ -132,6 +160,9 @@ class Gateway:
 
     async def _post_events(self, request: web.Request) -> web.Response:
         platform = "canonical"
+        token = self._authorized(request, EVENTS_WRITE, "events", platform)
+        if isinstance(token, Refusal):
+            return refused(token)
         body = await self._read_body(request, platform)
         if isinstance(body, web.Response):
             return body
@@ -169,6 +200,14 @@ class Gateway:
         if not events:
             metrics.GATEWAY_DELIVERIES.labels(platform, "accepted").inc()
             return web.json_response({"accepted": 0}, status=202)
+        single = not isinstance(parsed, list)
+        refusal = (
+            self.access.communities(token, [e.community_id for e in events], "events", platform, single)
+            or self.access.event_times([e.occurred_at.timestamp() for e in events], "occurred_at", platform, single)
+            or self.access.token_budget(token, len(events), platform)
+        )
+        if refusal is not None:
+            return refused(refusal)
         failure = await self._produce(platform, events)
         if failure is not None:
             return failure
@@ -212,6 +251,13 @@ class Gateway:
         assert isinstance(result, Accepted)
         metrics.EVENTS_RECEIVED.labels(label).inc(len(result.events))
         if result.events:
+            single = len(result.events) == 1
+            times = [e.occurred_at.timestamp() for e in result.events]
+            refusal = self.access.event_times(times, "occurred_at", label, single) or self.access.community_budget(
+                label, [e.community_id for e in result.events]
+            )
+            if refusal is not None:
+                return refused(refusal)
             failure = await self._produce(label, result.events)
             if failure is not None:
                 return failure
@@ -220,14 +266,28 @@ class Gateway:
 
     async def post_moderation(self, request: web.Request) -> web.Response:
         platform = "moderation"
+        token = self._authorized(request, MODERATION_WRITE, "moderation", platform)
+        if isinstance(token, Refusal):
+            return refused(token)
         body = await self._read_body(request, platform)
         if isinstance(body, web.Response):
             return body
         try:
-            orjson.loads(body)
+            parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             metrics.EVENTS_REJECTED.labels(platform, "not_json").inc()
             return problem(415, "not_json", f"send a JSON object: {exc}")
+        if isinstance(parsed, dict):
+            # Who decided is the token's name, never a name the caller chooses.
+            if parsed.get("moderator", token.name) != token.name:
+                metrics.EVENTS_REJECTED.labels(platform, "invalid").inc()
+                error = FieldError(
+                    path="moderator",
+                    message=f"decisions are recorded under the token's name {token.name!r}; leave moderator out",
+                    kind="moderator_from_token",
+                )
+                return problem(422, "invalid", "1 problem(s) in the decision", [error])
+            body = orjson.dumps({**parsed, "moderator": token.name})
         try:
             decision = _MODERATION.validate_json(body)
         except ValidationError as exc:
@@ -248,6 +308,13 @@ class Gateway:
             decision = decision.model_copy(
                 update={"decision_id": hashlib.sha256(key.encode()).hexdigest()[:32]}
             )
+        refusal = (
+            self.access.communities(token, [decision.community_id], "moderation", platform, single=True)
+            or self.access.event_times([decision.decided_at.timestamp()], "decided_at", platform, single=True)
+            or self.access.token_budget(token, 1, platform)
+        )
+        if refusal is not None:
+            return refused(refusal)
         try:
             await self.producer.send_all(
                 TOPIC_MODERATION, [(decision.community_id.encode(), decision.model_dump_json().encode())]
@@ -275,8 +342,10 @@ class Gateway:
         return web.json_response(openapi_document())
 
 
-def build_app(settings: Settings, producer: EventProducer, clickhouse_ready: Readiness) -> web.Application:
-    gw = Gateway(settings, producer, clickhouse_ready)
+def build_app(
+    settings: Settings, producer: EventProducer, clickhouse_ready: Readiness, access: Access | None = None
+) -> web.Application:
+    gw = Gateway(settings, producer, clickhouse_ready, access)
     app = web.Application(client_max_size=settings.max_request_bytes + 1024)
     app.add_routes(
         [

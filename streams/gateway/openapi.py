@@ -51,6 +51,12 @@ def openapi_document() -> dict[str, Any]:
     defs = event_schema.pop("$defs", {})
     moderation = ModerationDecision.model_json_schema(ref_template="#/components/schemas/{model}")
     defs.update(moderation.pop("$defs", {}))
+    # Who decided is the token's name, set by the gateway: a request does not name a moderator.
+    moderation["properties"].pop("moderator")
+    moderation["required"] = [f for f in moderation["required"] if f != "moderator"]
+    moderation["description"] = (
+        "A moderator's decision on a spam flag. The gateway records the API token's name as the moderator."
+    )
     field_error = FieldError.model_json_schema()
     schemas: dict[str, Any] = {
         **defs,
@@ -70,10 +76,21 @@ def openapi_document() -> dict[str, Any]:
     common_errors = {
         "413": _problem("body over 1 MiB, or more than 1,000 events"),
         "415": _problem("the body is not JSON"),
-        "422": _problem("invalid: every violation with its field path; nothing was accepted"),
+        "422": _problem(
+            "invalid, or an event time out of bounds: every violation with its field path; nothing was accepted"
+        ),
         "503": _problem("Kafka cannot take events now; retry after Retry-After seconds"),
     }
     ok = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    token_errors = {
+        "401": _problem("no token, or an unknown or revoked one (send Authorization: Bearer <token>)"),
+        "403": _problem("the token lacks the endpoint's scope, or may not write to an event's community"),
+        "429": _problem("over the token's rate limit; retry after Retry-After seconds"),
+    }
+    event_time = (
+        "occurred_at (decided_at) must not be more than ENGAGE_EVENT_TIME_MAX_SKEW_SECONDS (300) ahead of "
+        "the gateway's clock, nor before ENGAGE_EVENT_TIME_FLOOR (2000-01-01): otherwise 422."
+    )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -85,6 +102,8 @@ def openapi_document() -> dict[str, Any]:
             "/v1/events": {
                 "post": {
                     "summary": "Accept one canonical event or an array of up to 1,000",
+                    "description": "Needs a token with scope events:write. " + event_time,
+                    "security": [{"bearerToken": ["events:write"]}],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -108,6 +127,7 @@ def openapi_document() -> dict[str, Any]:
                             "all events acknowledged by Kafka",
                         ),
                         **common_errors,
+                        **token_errors,
                     },
                 }
             },
@@ -136,6 +156,7 @@ def openapi_document() -> dict[str, Any]:
                         "200": {"description": "accepted, ignored, or a handshake answered"},
                         "401": _problem("bad or missing signature, or outside the replay window"),
                         "404": _problem("unknown platform"),
+                        "429": _problem("over the platform community's rate limit; retry after Retry-After"),
                         **common_errors,
                     },
                 }
@@ -143,6 +164,9 @@ def openapi_document() -> dict[str, Any]:
             "/v1/moderation": {
                 "post": {
                     "summary": "A moderator confirms or clears a spam flag",
+                    "description": "Needs a token with scope moderation:write; its name is recorded as the "
+                    "moderator. " + event_time,
+                    "security": [{"bearerToken": ["moderation:write"]}],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -163,6 +187,7 @@ def openapi_document() -> dict[str, Any]:
                             "decision acknowledged by Kafka",
                         ),
                         **common_errors,
+                        **token_errors,
                     },
                 }
             },
@@ -184,5 +209,14 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": schemas},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearerToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token from `engage token create` (docs/security.md).",
+                }
+            },
+        },
     }

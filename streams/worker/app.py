@@ -149,7 +149,9 @@ def create_app(settings: Settings) -> faust.App:
         lambda: ch, backoff=Backoff(max_s=settings.sink_max_retry_seconds), should_stop=stopping.is_set
     )
     registry = StateRegistry(settings.scoring(), settings.spam())
-    pipeline = Pipeline(registry, writer, clock_skew_s=settings.max_clock_skew_seconds)
+    pipeline = Pipeline(
+        registry, writer, clock_skew_s=settings.event_time_max_skew_seconds, time_floor=settings.event_time_floor_ts
+    )
     snapshots = SnapshotStore(
         snapshot_table.data,
         lambda p, k, v: snapshot_table.send_changelog(p, k, v, value_serializer="raw"),

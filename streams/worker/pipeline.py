@@ -79,12 +79,14 @@ class Pipeline:
         registry: StateRegistry,
         writer: BatchWriter,
         clock_skew_s: float,
+        time_floor: float,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
         self.writer = writer
         self.decay_rate = registry.scoring.decay_rate  # written with member rows: views decay them
         self.clock_skew_s = clock_skew_s
+        self.time_floor = time_floor
         self.wall_clock = wall_clock
         self._io = ThreadPoolExecutor(1, thread_name_prefix="clickhouse-writer")  # one write at a time
 
@@ -100,7 +102,7 @@ class Pipeline:
             # log next year refuses exactly what the live worker refused (a producer whose clock
             # runs ahead is held to ours).
             kafka_time = msg.timestamp if 0 < msg.timestamp <= wall + skew else wall
-            env = decode_envelope(msg.value, TimeBounds(kafka_time, skew))
+            env = decode_envelope(msg.value, TimeBounds(kafka_time, skew, self.time_floor))
             n = len(env.records)
             if n:
                 out.records.extend(env.records)

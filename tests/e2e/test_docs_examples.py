@@ -1,4 +1,4 @@
-"""The README's example runs: its curl body is posted to the gateway and its `engage query` answers."""
+"""The README's example runs: its token and curl lines in bash against the test stack, and its `engage query`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
@@ -27,12 +26,16 @@ def example_block() -> str:
 def test_readme_example_runs(e2e_settings: Settings) -> None:
     block = example_block()
     curl = block.split(".venv/bin/engage query")[0]
+    assert '-H "Authorization: Bearer $TOKEN"' in curl
     body = re.search(r"-d '(.*?)'", curl, flags=re.S)
     assert body is not None
     event = orjson.loads(body.group(1))
-    r = httpx.post(f"{e2e_settings.gateway_url}/v1/events", content=body.group(1), timeout=10,
-                   headers={"Content-Type": "application/json"})
-    assert r.status_code == 202, r.text
+    # The shell lines as written, pointed at the test stack's data directory and gateway.
+    script = curl.replace(".engage-data", e2e_settings.data_dir).replace(
+        "localhost:8080", f"127.0.0.1:{e2e_settings.gateway_port}"
+    )
+    run = subprocess.run(["bash", "-euc", script], capture_output=True, text=True, timeout=30, check=False)
+    assert run.returncode == 0 and orjson.loads(run.stdout) == {"accepted": 1}, (run.stdout, run.stderr)
     sql = shlex.split(block.split(".venv/bin/engage query", 1)[1].strip())[0]
     env_args = ["--data-dir", e2e_settings.data_dir, "--worker-port", str(e2e_settings.worker_port)]
     deadline = time.monotonic() + 60

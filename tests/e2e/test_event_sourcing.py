@@ -18,7 +18,7 @@ from streams.embedded_sql import query
 from streams.local_stack import LocalStack, http_ok
 from streams.simulate import simulate
 
-from .helpers import rows, wait_for, worker_metric
+from .helpers import api_token, rows, wait_for, worker_metric
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -64,18 +64,18 @@ def test_restart_and_replay_into_empty_state_give_identical_member_state(
     communities = sorted({e["community_id"] for e in evs})
     half = len(evs) // 2
     for batch in chunks(evs[:half], 500):
-        post_events(e2e_settings.gateway_url, batch)
+        post_events(e2e_settings.gateway_url, batch, api_token(e2e_settings))
     wait_for(lambda: stored(e2e_settings, communities) == half, 90, "the first half")
     time.sleep(4.0)  # let a snapshot round happen, so recovery uses snapshots and the log tail
 
     stack.restart_worker()
     # the new worker restores snapshots and replays the tail once it is handed the partitions
     for batch in chunks(evs[half:], 500):
-        post_events(e2e_settings.gateway_url, batch)
+        post_events(e2e_settings.gateway_url, batch, api_token(e2e_settings))
         break
     wait_for(lambda: worker_metric(e2e_settings, "engage_state_restored_communities_total") > 0, 60, "restored state")
     for batch in chunks(evs[half + 500 :], 500):
-        post_events(e2e_settings.gateway_url, batch)
+        post_events(e2e_settings.gateway_url, batch, api_token(e2e_settings))
     wait_for(lambda: stored(e2e_settings, communities) == len(evs), 90, "the second half")
 
     # A second worker replays the whole log into empty state: its own group, its own store.

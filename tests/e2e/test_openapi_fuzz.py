@@ -2,11 +2,14 @@
 response as documented, and the gateway and the worker still working afterwards.
 
 Valid events the fuzzer makes are really produced to Kafka and stored (odd dates and ids
-included): the pipeline must take them. Bounded by examples per operation, not by time.
+included): the pipeline must take them. Requests carry the stack's API token (schemathesis also
+checks that leaving it out is refused); event times are kept inside the gateway's bounds.
+Bounded by examples per operation, not by time.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -20,11 +23,13 @@ import pytest
 from streams.config import Settings
 from streams.embedded_sql import query
 
+from .helpers import api_token, auth
 from .test_skeleton import eventually, scalar
 
 pytestmark = pytest.mark.usefixtures("stack")
 
 SCHEMATHESIS = Path(sys.executable).with_name("st")
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")  # event times inside the gateway's moving bounds
 MAX_EXAMPLES = 150  # per operation; about 20 s in all
 # Schemathesis' defaults, plus 413: more than 1,000 events (the array's maxItems) is refused as
 # too large, which the document says, rather than as 400 or 422.
@@ -54,8 +59,11 @@ def test_schemathesis_finds_nothing_and_the_pipeline_still_flows(
         "1",
         "--request-timeout",
         "10",
+        "--header",
+        f"Authorization: Bearer {api_token(e2e_settings)}",
     ]
-    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)}
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False, env=env)
     assert run.returncode == 0, f"schemathesis found problems:\n{run.stdout[-30000:]}\n{run.stderr[-3000:]}"
     summary = re.search(r"Test cases:\s*\n\s*(.+)", run.stdout)
     with capsys.disabled():
@@ -72,7 +80,7 @@ def test_schemathesis_finds_nothing_and_the_pipeline_still_flows(
         "occurred_at": datetime.now(UTC).isoformat(),
         "source": "test",
     }
-    r = httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=marker, timeout=10)
+    r = httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=marker, headers=auth(e2e_settings), timeout=10)
     assert r.status_code == 202, r.text
     sql = f"SELECT count() FROM engagement.events WHERE event_id = '{marker['event_id']}'"
     eventually(lambda: scalar(e2e_settings, sql) == 1, what="an event posted after the fuzzing")
@@ -90,10 +98,15 @@ def test_an_integer_written_as_a_whole_float_is_an_integer(e2e_settings: Setting
         "content_fingerprint": 12345.0,
         "link_count": 2.0,
     }
-    r = httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=event, timeout=10)
+    r = httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=event, headers=auth(e2e_settings), timeout=10)
     assert r.status_code == 202, r.text
     sql = f"SELECT content_fingerprint, link_count FROM engagement.events WHERE event_id = '{event['event_id']}'"
     eventually(lambda: query(e2e_settings, sql, "TSV").strip() == b"12345\t2", what="the event with whole floats")
-    r = httpx.post(f"{e2e_settings.gateway_url}/v1/events", json={**event, "link_count": 2.5}, timeout=10)
+    r = httpx.post(
+        f"{e2e_settings.gateway_url}/v1/events",
+        json={**event, "link_count": 2.5},
+        headers=auth(e2e_settings),
+        timeout=10,
+    )
     assert r.status_code == 422, r.text
     assert [e["path"] for e in r.json()["errors"]] == ["link_count"]

@@ -17,7 +17,7 @@ from streams.config import Settings
 from streams.embedded_sql import query
 from streams.simulate import simulate
 
-from .helpers import scalar, wait_for, worker_metric
+from .helpers import api_token, scalar, wait_for, worker_metric
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -41,7 +41,8 @@ def test_clickhouse_outage_pauses_then_stores_every_event_once(e2e_settings: Set
     fault.touch()
     try:
         for batch in chunks(evs, 500):
-            post_events(e2e_settings.gateway_url, batch)  # Kafka takes them: the gateway is unaffected
+            # Kafka takes them: the gateway is unaffected
+            post_events(e2e_settings.gateway_url, batch, api_token(e2e_settings))
         wait_for(lambda: worker_metric(e2e_settings, "engage_sink_paused") == 1, 30, "the sink to pause")
         wait_for(
             lambda: worker_metric(e2e_settings, "engage_sink_retries_total") >= retries_before + 3, 30, "a few retries"
@@ -62,7 +63,7 @@ def test_clickhouse_outage_pauses_then_stores_every_event_once(e2e_settings: Set
 
     # the same events delivered again (a replay, a producer retry): rows may double, counts must not
     for batch in chunks(evs, 500):
-        post_events(e2e_settings.gateway_url, batch)
+        post_events(e2e_settings.gateway_url, batch, api_token(e2e_settings))
     wait_for(
         lambda: scalar(e2e_settings, f"SELECT count() FROM engagement.events WHERE {where}") == 2 * len(evs),
         60,

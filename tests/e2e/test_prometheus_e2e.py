@@ -24,6 +24,7 @@ from streams.config import TOPIC_EVENTS, Settings
 from streams.embedded_sql import query
 from streams.simulate import simulate
 
+from .helpers import api_token
 from .prometheus_server import GATEWAY_JOB, WORKER_JOB, PrometheusServer, alert_rules, free_port
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -124,7 +125,8 @@ def community(e2e_settings: Settings, prometheus: PrometheusServer) -> dict[str,
     ours = f"prom-{uuid.uuid4().hex[:8]}-"
     feed = [renamed(e, f"sim{SEED}-", ours) for e in events]
     communities = sorted({e["community_id"] for e in feed})
-    accepted = sum(post_events(e2e_settings.gateway_url, batch) for batch in chunks(feed, 1000))
+    token = api_token(e2e_settings)
+    accepted = sum(post_events(e2e_settings.gateway_url, batch, token) for batch in chunks(feed, 1000))
     assert accepted == len(feed)
 
     producer = KafkaProducer(bootstrap_servers=e2e_settings.bootstrap, acks="all")

@@ -15,6 +15,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from streams.config import TOPIC_DLQ, TOPIC_EVENTS, Settings
 from streams.embedded_sql import query
 
+from .helpers import auth
+
 pytestmark = pytest.mark.usefixtures("stack")
 
 
@@ -31,6 +33,11 @@ def event(community: str, **overrides: Any) -> dict[str, Any]:
     }
     e.update(overrides)
     return e
+
+
+def post(settings: Settings, body: Any) -> httpx.Response:
+    """POST canonical events with the stack's own token."""
+    return httpx.post(f"{settings.gateway_url}/v1/events", json=body, headers=auth(settings), timeout=10)
 
 
 def scalar(settings: Settings, sql: str) -> int:
@@ -60,7 +67,7 @@ def test_posted_events_appear_in_clickhouse(e2e_settings: Settings) -> None:
     community = f"c-{uuid.uuid4().hex[:8]}"
     batch = [event(community, member_id=f"m-{i}") for i in range(25)]
     batch.append(event(community, type="join", join_source="invite", target_id=None, target_author_id=None))
-    r = httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=batch, timeout=10)
+    r = httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=batch, headers=auth(e2e_settings), timeout=10)
     assert r.status_code == 202, r.text
     assert r.json() == {"accepted": 26}
     sql = f"SELECT count() FROM engagement.events FINAL WHERE community_id = '{community}'"
@@ -78,9 +85,9 @@ def test_reposted_event_adds_no_row(e2e_settings: Settings) -> None:
     community = f"c-{uuid.uuid4().hex[:8]}"
     ev = event(community)
     for _ in range(3):
-        assert httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=ev, timeout=10).status_code == 202
+        assert post(e2e_settings, ev).status_code == 202
     marker = event(community, member_id="m-marker")
-    assert httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=marker, timeout=10).status_code == 202
+    assert post(e2e_settings, marker).status_code == 202
     # The marker comes after the three copies in the same partition: once it is stored, they all are.
     eventually(
         lambda: (
@@ -110,7 +117,7 @@ def test_invalid_event_gets_422_with_paths_and_produces_nothing(e2e_settings: Se
     before = end_offsets(e2e_settings, TOPIC_EVENTS)
     good = event(community)
     bad = event(community, occurred_at="2026-11-01T12:00:00", unexpected="x")
-    r = httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=[good, bad], timeout=10)
+    r = httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=[good, bad], headers=auth(e2e_settings), timeout=10)
     assert r.status_code == 422
     paths = {e["path"] for e in r.json()["errors"]}
     assert paths == {"[1].occurred_at", "[1].unexpected"}
@@ -118,10 +125,12 @@ def test_invalid_event_gets_422_with_paths_and_produces_nothing(e2e_settings: Se
     r = httpx.post(
         f"{e2e_settings.gateway_url}/v1/events",
         content=b"not json",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **auth(e2e_settings)},
     )
     assert r.status_code == 415
-    r = httpx.post(f"{e2e_settings.gateway_url}/v1/events", content=b"[" + b" " * (1 << 20) + b"]")
+    r = httpx.post(
+        f"{e2e_settings.gateway_url}/v1/events", content=b"[" + b" " * (1 << 20) + b"]", headers=auth(e2e_settings)
+    )
     assert r.status_code == 413
     assert end_offsets(e2e_settings, TOPIC_EVENTS) == before
 
@@ -137,7 +146,7 @@ def test_garbage_bytes_go_to_dlq_and_worker_keeps_going(e2e_settings: Settings) 
     producer.flush()
     producer.close()
     after = event(community, member_id="m-after")
-    assert httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=after, timeout=10).status_code == 202
+    assert post(e2e_settings, after).status_code == 202
     eventually(
         lambda: (
             scalar(

@@ -18,7 +18,7 @@ from streams.config import Settings
 from streams.embedded_sql import query
 from streams.simulate import simulate
 
-from .helpers import rows, scalar, wait_for
+from .helpers import api_token, auth, new_token, rows, scalar, wait_for
 
 pytestmark = pytest.mark.usefixtures("stack")
 SEED = 4711
@@ -40,7 +40,7 @@ def simulated(e2e_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
     labels_path.write_bytes(b"\n".join(orjson.dumps(lab) for lab in labels))
     communities = sorted({e["community_id"] for e in evs})
     for batch in chunks(evs, 1000):
-        post_events(e2e_settings.gateway_url, batch)
+        post_events(e2e_settings.gateway_url, batch, api_token(e2e_settings))
     where = "community_id IN (" + ",".join(f"'{c}'" for c in communities) + ")"
     wait_for(
         lambda: scalar(e2e_settings, f"SELECT uniqExact(event_id) FROM engagement.events WHERE {where}") == len(evs),
@@ -105,6 +105,8 @@ def test_moderation_clear_and_confirm_go_through_kafka(
     to_clear, to_confirm = flagged[0]["member_id"], flagged[1]["member_id"]
     members_before = _members(e2e_settings, cid)
     decided = datetime.now(UTC).isoformat()
+    # who decided is the token's name: the gateway records it, the request does not say it
+    moderator = new_token(e2e_settings, "mod-ana", ["moderation:write"], communities=[cid])
     for member, action in ((to_clear, "clear"), (to_confirm, "confirm")):
         r = httpx.post(
             f"{e2e_settings.gateway_url}/v1/moderation",
@@ -112,10 +114,10 @@ def test_moderation_clear_and_confirm_go_through_kafka(
                 "community_id": cid,
                 "member_id": member,
                 "action": action,
-                "moderator": "mod-ana",
                 "reason": f"e2e {uuid.uuid4().hex[:6]}",
                 "decided_at": decided,
             },
+            headers=auth(e2e_settings, moderator),
             timeout=10,
         )
         assert r.status_code == 202, r.text
@@ -131,7 +133,9 @@ def test_moderation_clear_and_confirm_go_through_kafka(
     assert scalar(e2e_settings, f"SELECT count() FROM engagement.moderation FINAL WHERE community_id = '{cid}'") >= 2
     # the cleared member is back in the community's numbers
     wait_for(lambda: _members(e2e_settings, cid) == members_before + 1, 30, "the cleared member counted")
-    r = httpx.post(f"{e2e_settings.gateway_url}/v1/moderation", json={"community_id": cid}, timeout=10)
+    r = httpx.post(
+        f"{e2e_settings.gateway_url}/v1/moderation", json={"community_id": cid}, headers=auth(e2e_settings), timeout=10
+    )
     assert r.status_code == 422 and {e["path"] for e in r.json()["errors"]} >= {"member_id", "action"}
 
 

@@ -33,6 +33,7 @@ from streams.embedded_sql import query
 from streams.webhooks import PLATFORMS, Handshake, WebhookConfig, handle_webhook
 from streams.webhooks.discourse import instance_host
 
+from .helpers import auth
 from .test_skeleton import end_offsets, eventually, scalar
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -203,7 +204,7 @@ def test_a_retried_delivery_is_stored_and_scored_once(e2e_settings: Settings, pl
         "source": "test",
         "target_id": "post-marker",
     }
-    r = httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=marker, timeout=10)
+    r = httpx.post(f"{e2e_settings.gateway_url}/v1/events", json=marker, headers=auth(e2e_settings), timeout=10)
     assert r.status_code == 202, r.text
 
     def counted(member: str) -> str:

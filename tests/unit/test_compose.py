@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from dataclasses import fields
 from functools import cache
 from pathlib import Path
@@ -174,11 +175,56 @@ def test_grafana_has_the_plugin_and_our_provisioning() -> None:
     provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/dashboards.yml").read_text())
     path = provider["providers"][0]["options"]["path"]
     assert f"deploy/grafana/dashboards:{path}" in mounts
-    for var in ("CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD"):
-        assert (
-            "${" + var + "}" in (ROOT / "deploy/grafana/provisioning/datasources/datasources.yml").read_text()
-        )
-        assert grafana["environment"][var] == services()["clickhouse"]["environment"][var]
+    datasources = (ROOT / "deploy/grafana/provisioning/datasources/datasources.yml").read_text()
+    for var in ("CLICKHOUSE_ANALYST_USER", "CLICKHOUSE_ANALYST_PASSWORD"):
+        assert "${" + var + "}" in datasources
+
+
+def analyst_config() -> ET.Element:
+    return ET.parse(ROOT / "deploy/clickhouse/users.d/analyst.xml").getroot()
+
+
+def test_grafana_reads_as_the_read_only_user_never_the_writer() -> None:
+    grafana, clickhouse = services()["grafana"]["environment"], services()["clickhouse"]["environment"]
+    users = analyst_config().find("users")
+    assert users is not None
+    [user] = list(users)
+    assert grafana["CLICKHOUSE_ANALYST_USER"] == user.tag != clickhouse["CLICKHOUSE_USER"]
+    password = user.find("password")
+    assert password is not None and password.get("from_env") == "CLICKHOUSE_ANALYST_PASSWORD"
+    assert grafana["CLICKHOUSE_ANALYST_PASSWORD"] == clickhouse["CLICKHOUSE_ANALYST_PASSWORD"]
+    assert grafana["CLICKHOUSE_ANALYST_PASSWORD"] != clickhouse["CLICKHOUSE_PASSWORD"]
+    assert user.findtext("access_management") == "0"
+    assert [q.text for q in user.iter("query")] == ["GRANT SELECT ON engagement.*"]
+    # the writer manages no access either, and the file is mounted where the server reads users.d
+    assert clickhouse["CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT"] == "0"
+    mounts = " ".join(services()["clickhouse"]["volumes"])
+    assert "deploy/clickhouse/users.d/analyst.xml:/etc/clickhouse-server/users.d/analyst.xml" in mounts
+
+
+def test_the_analyst_profile_is_read_only_and_limited() -> None:
+    config = analyst_config()
+    users = config.find("users")
+    assert users is not None
+    [user] = list(users)
+    profile = config.find(f"profiles/{user.findtext('profile')}")
+    assert profile is not None
+    assert profile.findtext("readonly") == "1"
+    assert int(profile.findtext("max_execution_time") or 0) == 30
+    assert int(profile.findtext("max_memory_usage") or 0) == 2_000_000_000
+    assert int(profile.findtext("max_result_rows") or 0) == 1_000_000
+    assert profile.findtext("result_overflow_mode") == "throw"
+    # Grafana's plugin sets max_execution_time on every query: allowed in readonly, up to a bound
+    limit = profile.find("constraints/max_execution_time")
+    assert limit is not None and limit.find("changeable_in_readonly") is not None
+    assert int(limit.findtext("max") or 0) == 60
+
+
+def test_the_gateway_keeps_its_tokens_file_in_a_volume() -> None:
+    gateway = next(iter(by_command("gateway").values()))
+    settings = settings_of(gateway)
+    mounted = [v.split(":")[1] if isinstance(v, str) else v["target"] for v in gateway.get("volumes", [])]
+    assert any(str(settings.tokens_path).startswith(m) for m in mounted), (settings.tokens_path, mounted)
 
 
 def test_images_are_pinned() -> None:

@@ -47,7 +47,13 @@ def make_pipeline() -> tuple[Pipeline, RecordingClient]:
     client = RecordingClient()
     settings = Settings()
     registry = StateRegistry(settings.scoring(), settings.spam())
-    return Pipeline(registry, BatchWriter(lambda: client), clock_skew_s=300, wall_clock=lambda: NOW), client
+    return Pipeline(
+        registry,
+        BatchWriter(lambda: client),
+        clock_skew_s=300,
+        time_floor=settings.event_time_floor_ts,
+        wall_clock=lambda: NOW,
+    ), client
 
 
 def test_a_bad_line_is_a_dead_letter_with_its_line_and_the_rest_is_kept() -> None:
@@ -86,7 +92,7 @@ def test_an_event_from_the_future_never_reaches_state() -> None:
             )
         ]
     )
-    assert [d.reason for d in result.dead_letters] == ["future_event", "before_floor"]
+    assert [d.reason for d in result.dead_letters] == ["event_time_future", "event_time_before_floor"]
     assert pipeline.registry.communities["c"].scorer.clock == NOW
 
 
@@ -98,7 +104,7 @@ def test_future_is_judged_against_the_message_time_so_a_replay_agrees() -> None:
     later.wall_clock = lambda: NOW + 365 * 86400
     for p in (live, later):
         result = p.process([Incoming(event(1, at=ahead), 0, 0, NOW)])
-        assert [d.reason for d in result.dead_letters] == ["future_event"]
+        assert [d.reason for d in result.dead_letters] == ["event_time_future"]
 
 
 def test_replay_changes_state_and_writes_nothing() -> None:
