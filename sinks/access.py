@@ -1,7 +1,10 @@
-"""The worker's ClickHouse access: one client for the writer, one call at a time.
+"""The worker's ClickHouse access: a client for the writer and another for analysts' reads.
 
-In embedded mode (chDB) this process owns the store; `on_open` runs once the client
-is open (the worker records itself as the owner, so readers come through it).
+Writes go one at a time through the writer's client. Reads (`/v1/sql`, readiness) use a
+client of their own, read-only and limited in time, memory and result size, so a heavy
+analyst query never holds the writer's lock. In embedded mode (chDB) this process owns
+the store; `on_open` runs once the writer's client is open (the worker records itself as
+the owner, so readers come through it).
 """
 
 from __future__ import annotations
@@ -11,13 +14,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sinks.clickhouse import connect, read_only_sql
+from sinks.clickhouse import QueryLimits, connect, connect_new, read_only_sql
 from sinks.migrate import migrate
 
 
 class ClickHouseAccess:
-    def __init__(self, dsn: str, fault_file: str = "", on_open: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        fault_file: str = "",
+        on_open: Callable[[], None] = lambda: None,
+        limits: QueryLimits | None = None,
+    ) -> None:
         self.dsn = dsn
+        self.limits = limits or QueryLimits()
+        self._readers = threading.local()  # a client per reading thread: queries never queue behind each other
         self.migrated = False
         # While this file exists every write fails at the client boundary (outage drills).
         self.fault_file = Path(fault_file) if fault_file else None
@@ -38,9 +49,14 @@ class ClickHouseAccess:
             return self.client().raw_insert(table, column_names, insert_block=insert_block, fmt=fmt)
 
     def raw_query(self, sql: str, fmt: str) -> bytes:
-        with self.lock:
-            result = self.client().raw_query(read_only_sql(sql), fmt=fmt)
-            return bytes(result)
+        """Read-only SQL within the limits, on the readers' client."""
+        statement = read_only_sql(sql, self.limits)
+        reader = getattr(self._readers, "client", None)
+        if reader is None:
+            with self.lock:
+                self.client()  # the writer opens the store first (and records the owner)
+            reader = self._readers.client = connect_new(self.dsn)
+        return bytes(reader.raw_query(statement, fmt=fmt))
 
     def migrate(self) -> list[str]:
         with self.lock:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from sinks.clickhouse import QueryLimits
 from streams.envelopes import EnvelopeLimits
 from streams.event_time import parse_floor
 from streams.scoring.config import ScoringConfig
@@ -60,6 +61,10 @@ class Settings:
     community_granularity: str = (
         "platform"  # or "channel": finer communities (Slack channel, Discourse category)
     )
+    # Limits of every analyst query on the worker's /v1/sql (the compose analyst profile has the same).
+    sql_max_execution_seconds: float = 30.0
+    sql_max_memory_bytes: int = 2_000_000_000
+    sql_max_result_rows: int = 1_000_000
     scoring_half_life_days: float = 14.0
     scoring_lateness_days: float = 7.0
     # Who may write (docs/security.md). Empty tokens file: {data_dir}/api-tokens.json.
@@ -108,6 +113,9 @@ class Settings:
     def spam(self) -> SpamConfig:
         # the spam core may forget a quiet member only once no late event can reach into its past
         return SpamConfig(forget_seconds=max(SpamConfig().forget_seconds, self.scoring_lateness_days * 86400))
+
+    def sql_limits(self) -> QueryLimits:
+        return QueryLimits(self.sql_max_execution_seconds, self.sql_max_memory_bytes, self.sql_max_result_rows)
 
     def envelope_limits(self) -> EnvelopeLimits:
         return EnvelopeLimits(self.envelope_max_events, self.envelope_max_bytes, self.envelope_linger_ms / 1000)

@@ -51,7 +51,7 @@ def query(settings: Settings, sql: str, fmt: str = "TabSeparatedWithNames", time
     if url is None:
         client = connect(settings.dsn)
         try:
-            return bytes(client.raw_query(read_only_sql(sql), fmt=fmt))
+            return bytes(client.raw_query(read_only_sql(sql, settings.sql_limits()), fmt=fmt))
         except Exception as exc:
             raise QueryError(str(exc)) from exc
     req = urllib.request.Request(

@@ -224,7 +224,7 @@ CHECKPOINT_DURATION = Histogram(
 )
 
 # --- access: tokens, rate limits, event-time bounds (docs/security.md) ---------
-AUTH_ENDPOINTS = ("events", "moderation")
+AUTH_ENDPOINTS = ("events", "moderation", "sql")
 AUTH_REASONS = ("missing_token", "unknown_token", "wrong_scope", "wrong_community")
 RATE_LIMITS = ("token", "community")
 # Reasons of engage_events_rejected_total added by the access checks.
@@ -260,3 +260,12 @@ def _preinitialise_access() -> None:
 
 
 _preinitialise_access()
+
+SQL_QUERIES = Counter(
+    "engage_sql_queries_total",
+    "Analyst queries on the worker's /v1/sql, by outcome: ok, refused (not read-only, bad SQL), "
+    "limit (stopped by a time, memory or result limit).",
+    ["outcome"],
+)
+for _outcome in ("ok", "refused", "limit"):
+    SQL_QUERIES.labels(_outcome)

@@ -44,6 +44,8 @@ def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data = Path(tmp_path_factory.mktemp("engage-e2e"))
     kport = free_port_pair()
     os.environ["ENGAGE_KAFKA_CONTROLLER_PORT"] = str(kport + 1)
+    # analyst queries on the e2e worker are stopped after 3 s (tests/e2e/test_sql_isolation.py)
+    os.environ["ENGAGE_SQL_MAX_EXECUTION_SECONDS"] = "3"
     # The gateway of the e2e stack verifies webhooks with these (tests sign with them).
     for platform, secret in E2E_WEBHOOK_SECRETS.items():
         os.environ[f"ENGAGE_WEBHOOK_SECRET_{platform.upper()}"] = secret

@@ -491,6 +491,15 @@ def pipeline_health() -> dash.Dashboard:
         .with_panel(
             _timeseries(
                 ids,
+                "Analyst queries",
+                "Queries on the worker's /v1/sql by outcome; `limit` means a time, memory or result limit stopped one.",
+                "short",
+                [_prom(f"sum by (outcome) (rate(engage_sql_queries_total{r}))", "{{outcome}}", "A")],
+            )
+        )
+        .with_panel(
+            _timeseries(
+                ids,
                 "Checkpoint duration",
                 "Time one checkpoint held state changes (changed communities serialized in a thread).",
                 "s",

@@ -28,6 +28,7 @@ from sinks.access import ClickHouseAccess
 from sinks.batch_writer import Backoff, BatchWriter
 from sinks.tables import MODERATION_COLUMNS, moderation_row
 from streams import metrics
+from streams.api_tokens import TokenStore
 from streams.config import (
     TOPIC_DLQ,
     TOPIC_EVENTS,
@@ -143,7 +144,9 @@ def create_app(settings: Settings) -> faust.App:
         settings.dsn,
         settings.fault_clickhouse_file,
         on_open=(lambda: write_owner_file(settings, os.getpid())) if settings.embedded else (lambda: None),
+        limits=settings.sql_limits(),
     )
+    tokens = TokenStore(settings.tokens_path)
     stopping = threading.Event()
     writer = BatchWriter(
         lambda: ch, backoff=Backoff(max_s=settings.sink_max_retry_seconds), should_stop=stopping.is_set
@@ -234,6 +237,9 @@ def create_app(settings: Settings) -> faust.App:
         """POST read-only SQL as the body; `?format=` any ClickHouse output format."""
 
         async def post(self, request: Any) -> Any:
+            refused = http.sql_caller_allowed(request.remote, request.headers.get("Authorization"), tokens)
+            if refused is not None:
+                return self.bytes(refused[1].encode(), content_type="text/plain", status=refused[0])
             query = (await request.read()).decode("utf-8", "replace")
             status, body = await http.sql(ch, query, request.query.get("format", "TabSeparatedWithNames"))
             return self.bytes(body, content_type="text/plain", status=status)
