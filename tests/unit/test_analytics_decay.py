@@ -88,6 +88,7 @@ def test_concentration_sums_creation_decayed_to_the_clock(ch: Client) -> None:
         "members_for_half_creation": 2,  # stored: 1 (dd-old alone)
         "worker_as_of": None, "worker_top1_share": None, "worker_top20_share": None,  # no snapshot
         "clock": datetime(2025, 4, 14),
+        "worker_snapshot_at": None, "clock_at": datetime(2025, 4, 14),  # 0005's names for the two
     }]
 
 
@@ -172,7 +173,7 @@ def test_migration_0003_upgrades_a_0002_store_and_runs_again(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["first"] == ["0001_base_tables.sql", "0002_analytics_views.sql"]
-    assert (out["second"], out["third"]) == (["0003_member_decay.sql"], [])
+    assert (out["second"][0], out["third"]) == ("0003_member_decay.sql", [])  # and any later ones
     assert out["columns"][-1] == "decay_rate"
     # No row knows its rate yet: the old row is left as stored (as before 0003).
     assert out["only_old_rows"] == [["quiet", 0.0, 8.0, 1]]
