@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := prometheus docker-compose
+APT_PACKAGES := prometheus prometheus-alertmanager docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run demo test test-unit test-e2e lint install system-deps kafka-jars clean
@@ -27,11 +27,12 @@ kafka-jars:
 	@command -v mvn >/dev/null || { echo "mvn not found: install Maven (apt-get install -y maven)"; exit 3; }
 	@bash deploy/local/kafka.sh install
 
-# promtool and prometheus (alert rule tests, the real-server test) and
-# docker-compose (validates docker-compose.yml) come from Debian's packages.
+# promtool and prometheus (alert rule tests, the real-server test), amtool (checks the
+# Alertmanager config) and docker-compose (validates docker-compose.yml) come from Debian's packages.
 system-deps:
 	@missing=""; \
 	command -v promtool >/dev/null && command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v amtool >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \

@@ -2,6 +2,10 @@
 
 Each applied file is recorded in `engagement.schema_migrations` with its checksum;
 running again applies only what is new, and a changed applied file is an error.
+
+A statement may be guarded by `-- when: SELECT ...` lines just above it: it runs only when
+that query's first value is non-zero. Guards make a step that is not idempotent by itself
+(an EXCHANGE, a DROP) safe when a run stopped half-way is started again.
 """
 
 from __future__ import annotations
@@ -15,6 +19,15 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_GUARD = "-- when:"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One statement of a migration, and the query that must answer non-zero for it to run."""
+
+    sql: str
+    when: str | None = None
 
 
 @dataclass(frozen=True)
@@ -29,8 +42,22 @@ class Migration:
 
     def statements(self) -> list[str]:
         """The file's statements, split on `;` at line ends; `--` comment lines dropped."""
-        body = "\n".join(line for line in self.sql.splitlines() if not line.strip().startswith("--"))
-        return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
+        return [step.sql for step in self.steps()]
+
+    def steps(self) -> list[Step]:
+        """The statements with their `-- when:` guards (a guard's lines are joined by spaces)."""
+        kept = [
+            line for line in self.sql.splitlines()
+            if not line.strip().startswith("--") or line.strip().startswith(_GUARD)
+        ]
+        found = []
+        for chunk in re.split(r";\s*(?:\n|$)", "\n".join(kept)):
+            lines = chunk.strip().splitlines()
+            guards = [line.strip().removeprefix(_GUARD).strip() for line in lines if line.strip().startswith(_GUARD)]
+            sql = "\n".join(line for line in lines if not line.strip().startswith(_GUARD)).strip()
+            if sql:
+                found.append(Step(sql, " ".join(guards) or None))
+        return found
 
 
 def available(directory: Path | None = None) -> list[Migration]:
@@ -66,6 +93,18 @@ def applied(client: Client) -> dict[int, tuple[str, str]]:
     return {int(r[0]): (str(r[1]), str(r[2])) for r in rows}
 
 
+def _answers_yes(client: Client, query: str) -> bool:
+    rows = client.query(query).result_rows
+    return bool(rows and rows[0] and rows[0][0])
+
+
+def apply(client: Client, mig: Migration) -> None:
+    """Run the migration's statements, each whose guard (if any) answers non-zero; no ledger entry."""
+    for step in mig.steps():
+        if step.when is None or _answers_yes(client, step.when):
+            client.command(step.sql)
+
+
 def migrate(client: Client, directory: Path | None = None) -> list[str]:
     """Apply every migration not yet recorded; return the names applied now."""
     done = applied(client)
@@ -79,8 +118,7 @@ def migrate(client: Client, directory: Path | None = None) -> list[str]:
                     "add a new numbered file instead of editing an applied one"
                 )
             continue
-        for stmt in mig.statements():
-            client.command(stmt)
+        apply(client, mig)
         client.insert(
             "engagement.schema_migrations",
             [[mig.number, mig.name, mig.checksum]],

@@ -269,3 +269,58 @@ SQL_QUERIES = Counter(
 )
 for _outcome in ("ok", "refused", "limit"):
     SQL_QUERIES.labels(_outcome)
+
+# --- build -----------------------------------------------------------------------
+# One series per process (labels bounded by construction): which version and commit it runs,
+# for dashboards to show and for comparing instances during a rollout.
+BUILD_INFO = Gauge(
+    "engage_build_info", "Always 1; the labels say which version and commit this process runs.", ["version", "commit"]
+)
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("engage")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _source_commit() -> str:
+    """The commit of the source checkout this module runs from (git's files, no subprocess), else
+    ENGAGE_BUILD_COMMIT as an image build sets it, else "unknown"."""
+    import os
+    from pathlib import Path
+
+    baked = os.environ.get("ENGAGE_BUILD_COMMIT", "").strip()
+    dot_git = Path(__file__).resolve().parents[1] / ".git"
+    try:
+        git_dir = dot_git
+        if dot_git.is_file():  # a worktree: "gitdir: <path>"
+            git_dir = Path(dot_git.read_text().split(":", 1)[1].strip())
+        head = (git_dir / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head.removeprefix("ref: ")
+        common = git_dir / "commondir"
+        roots = [git_dir, (git_dir / common.read_text().strip()).resolve()] if common.exists() else [git_dir]
+        for root in roots:
+            if (root / ref).exists():
+                return (root / ref).read_text().strip()
+            packed = root / "packed-refs"
+            if packed.exists():
+                for line in packed.read_text().splitlines():
+                    if line.endswith(" " + ref):
+                        return line.split(" ", 1)[0]
+    except (OSError, IndexError):
+        pass
+    return baked or "unknown"
+
+
+def set_build_info(version: str, commit: str) -> None:
+    BUILD_INFO.clear()
+    BUILD_INFO.labels(version, commit).set(1)
+
+
+set_build_info(_package_version(), _source_commit())

@@ -180,6 +180,8 @@ ORDER BY day""",
 # What Grafana puts for its macros, for queries run outside Grafana (tests, the e2e stack).
 RATE_INTERVAL = "5m"
 _GRAFANA_PROMQL_MACROS = {"$__rate_interval": RATE_INTERVAL, "$__interval": "1m", "$__range": "1h"}
+# The pipeline dashboard's instance variable, as "All" renders it.
+_GRAFANA_PROMQL_MACROS["$instance"] = ".*"
 
 
 # --- small builders --------------------------------------------------------------------------
@@ -313,7 +315,7 @@ def _table(
 def pipeline_health() -> dash.Dashboard:
     ids = count(1)
     r = "[$__rate_interval]"
-    return (
+    board = (
         dash.Dashboard("Engage / Pipeline health")
         .uid("engage-pipeline-health")
         .description("Is the pipeline keeping up, is anything dropped? Metrics: docs/metrics.md.")
@@ -724,6 +726,140 @@ def pipeline_health() -> dash.Dashboard:
             )
         )
     )
+    return _with_runtime_rows(board, ids)
+
+
+# --- Pipeline health: runtime rows (USE, versions, ClickHouse server) --------------------------
+# Kept apart from the RED panels above so either can grow without touching the other.
+
+CLICKHOUSE_JOB = "clickhouse"  # deploy/prometheus/prometheus.yml scrapes the server's :9363/metrics
+_OURS = 'job=~"engage-.*", instance=~"$instance"'
+
+
+def _instance_variable() -> dash.QueryVariable:
+    return (
+        dash.QueryVariable("instance")
+        .label("Instance")
+        .description("Gateway and worker processes shown by the Process (USE) and Versions panels.")
+        .datasource(PROMETHEUS)
+        .query('label_values(up{job=~"engage-.*"}, instance)')
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+    )
+
+
+def _use_panels(ids: Iterator[int]) -> list[cogbuilder.Builder[dm.Panel]]:
+    """Utilisation and saturation of each process, from prometheus_client's process and GC collectors."""
+    r = "[$__rate_interval]"
+    return [
+        _timeseries(
+            ids,
+            "CPU",
+            "CPU seconds per second of each process (1 = one core busy).",
+            "percentunit",
+            [_prom(f"sum by (instance) (rate(process_cpu_seconds_total{{{_OURS}}}{r}))", "{{instance}}")],
+            span=6,
+        ),
+        _timeseries(
+            ids,
+            "Memory (resident)",
+            "Resident memory of each process; a worker's grows with the members it tracks.",
+            "bytes",
+            [_prom(f"max by (instance) (process_resident_memory_bytes{{{_OURS}}})", "{{instance}}")],
+            span=6,
+        ),
+        _timeseries(
+            ids,
+            "Open files (share of the limit)",
+            "Open file descriptors over the process's limit: sockets to Kafka, ClickHouse and clients.",
+            "percentunit",
+            [
+                _prom(
+                    f"max by (instance) (process_open_fds{{{_OURS}}} / process_max_fds{{{_OURS}}})",
+                    "{{instance}}",
+                )
+            ],
+            span=6,
+        ),
+        _timeseries(
+            ids,
+            "Garbage collections",
+            "Python GC collections per second, by generation: gen 2 climbing means pauses.",
+            "ops",
+            [
+                _prom(
+                    f"sum by (instance, generation) (rate(python_gc_collections_total{{{_OURS}}}{r}))",
+                    "{{instance}} gen {{generation}}",
+                )
+            ],
+            span=6,
+        ),
+        _timeseries(
+            ids,
+            "Versions running",
+            "Processes per version and commit (engage_build_info): two at once means a rollout.",
+            "short",
+            [_prom(f"count by (version, commit) (engage_build_info{{{_OURS}}})", "{{version}} {{commit}}")],
+            span=24,
+            height=6,
+        ),
+    ]
+
+
+def _clickhouse_server_panels(ids: Iterator[int]) -> list[cogbuilder.Builder[dm.Panel]]:
+    """The ClickHouse server's own metrics (job `clickhouse`): load, inserts, memory, parts."""
+    r = "[$__rate_interval]"
+    ch = f'job="{CLICKHOUSE_JOB}"'
+    return [
+        _timeseries(
+            ids,
+            "ClickHouse queries",
+            "Queries per second the server ran, and those that failed.",
+            "ops",
+            [
+                _prom(f"sum(rate(ClickHouseProfileEvents_Query{{{ch}}}{r}))", "queries"),
+                _prom(f"sum(rate(ClickHouseProfileEvents_FailedQuery{{{ch}}}{r}))", "failed", "B"),
+            ],
+            span=6,
+        ),
+        _timeseries(
+            ids,
+            "ClickHouse inserted rows",
+            "Rows inserted per second (the workers' flushes, plus the rollups' materialized views).",
+            "rowsps",
+            [_prom(f"sum(rate(ClickHouseProfileEvents_InsertedRows{{{ch}}}{r}))", "rows")],
+            span=6,
+        ),
+        _timeseries(
+            ids,
+            "ClickHouse memory",
+            "Resident memory of the server.",
+            "bytes",
+            [_prom(f"max(ClickHouseAsyncMetrics_MemoryResident{{{ch}}})", "resident")],
+            span=6,
+        ),
+        _timeseries(
+            ids,
+            "ClickHouse parts per partition (max)",
+            "Most active parts in one partition: inserts outpacing merges; ClickHouse refuses inserts at 3,000.",
+            "short",
+            [_prom(f"max(ClickHouseAsyncMetrics_MaxPartCountForPartition{{{ch}}})", "parts")],
+            span=6,
+        ),
+    ]
+
+
+def _with_runtime_rows(board: dash.Dashboard, ids: Iterator[int]) -> dash.Dashboard:
+    board = board.with_variable(_instance_variable()).with_row(dash.Row("Process (USE)").id(next(ids)))
+    for panel in _use_panels(ids):
+        board = board.with_panel(panel)
+    board = board.with_row(dash.Row("ClickHouse server").id(next(ids)))
+    for panel in _clickhouse_server_panels(ids):
+        board = board.with_panel(panel)
+    return board
 
 
 # --- Community engagement (ClickHouse) ---------------------------------------------------------

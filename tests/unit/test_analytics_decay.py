@@ -88,6 +88,7 @@ def test_concentration_sums_creation_decayed_to_the_clock(ch: Client) -> None:
         "members_for_half_creation": 2,  # stored: 1 (dd-old alone)
         "worker_as_of": None, "worker_top1_share": None, "worker_top20_share": None,  # no snapshot
         "clock": datetime(2025, 4, 14),
+        "worker_snapshot_at": None, "clock_at": datetime(2025, 4, 14),  # 0005's names for the two
     }]
 
 

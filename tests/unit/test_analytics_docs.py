@@ -94,6 +94,7 @@ def section(name: str) -> str:
 @pytest.mark.parametrize("view", [
     "v_community_clock", "v_member_current", "v_tier_mix", "v_critical_mass", "v_retention_by_source",
     "v_lifecycle", "v_owner_cadence", "v_concentration", "v_daily",
+    "v_weekly", "v_monthly", "v_tier_mix_weekly", "v_retention_weekly",
 ])
 def test_every_view_column_is_documented(ch: Client, view: str) -> None:
     columns = [r[0] for r in ch.query(f"DESCRIBE TABLE engagement.{view}").result_rows]

@@ -24,6 +24,7 @@ from tests.fixtures.analytics.simulated_communities import BANDS, RATE, TABLES, 
 VIEWS = (
     "v_community_clock", "v_member_current", "v_tier_mix", "v_critical_mass", "v_retention_by_source",
     "v_lifecycle", "v_owner_cadence", "v_concentration", "v_daily",
+    "v_weekly", "v_monthly", "v_tier_mix_weekly", "v_retention_weekly",
 )
 
 
@@ -92,6 +93,9 @@ def test_critical_mass_kernel_and_history(ch: Client) -> None:
         "progress_to_1000": 1.0, "members_to_1000": 0, "critical_mass": 1,
         # below critical mass from 03-25 to 04-09 (8 active creators), so the run starts 04-10
         "critical_mass_since": datetime(2025, 4, 10, 23, 59),
+        # 0005's `_at` names for as_of, clock and critical_mass_since
+        "snapshot_at": datetime(2025, 4, 30, 23, 59), "clock_at": datetime(2025, 4, 30, 20),
+        "critical_mass_since_at": datetime(2025, 4, 10, 23, 59),
     }
     kernel = one(ch, "SELECT * FROM engagement.v_critical_mass WHERE community_id = 'ana-kernel'")
     assert (kernel["has_kernel"], kernel["had_kernel"], kernel["kernel_lost_at"]) == (
@@ -217,6 +221,8 @@ def test_owner_cadence(ch: Client) -> None:
         "owner_last_post_at": datetime(2025, 4, 25, 12), "days_since_owner_post": 5,
         "owner_posts_28d": 3, "owner_posts_per_week_4w": 0.75, "owner_posts_84d": 4,
         "owner_posts_per_week_12w": 4 / 12, "owner_weeks_with_post_12w": 4, "owner_posts_total": 5,
+        # ana-ret's first event is on 01-06: 115 days, older than both windows, so / 4 and / 12
+        "clock_at": datetime(2025, 4, 30, 18), "community_age_days": 115, "owner_weeks_observed_12w": 12,
     }
     silent = one(ch, "SELECT owner_last_post_at, days_since_owner_post, owner_posts_total "
                      "FROM engagement.v_owner_cadence WHERE community_id = 'ana-kernel'")

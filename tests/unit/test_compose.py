@@ -233,3 +233,35 @@ def test_images_are_pinned() -> None:
             image = svc["image"]
             assert ":" in image and not image.endswith(":latest"), f"{name}: pin {image}"
     assert services()["kafka"]["image"] == "apache/kafka:4.3.1"
+
+
+def test_alertmanager_runs_and_prometheus_sends_it_alerts_with_runbook_links() -> None:
+    am = services()["alertmanager"]
+    assert "deploy/prometheus/alertmanager.yml:/etc/alertmanager/alertmanager.yml" in " ".join(am["volumes"])
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in am["command"]
+    prom_config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    managers = prom_config["alerting"]["alertmanagers"]
+    (target,) = [t for a in managers for sc in a["static_configs"] for t in sc["targets"]]
+    assert target == "alertmanager:9093"
+    assert container_ports(am) == [9093]
+    prometheus = services()["prometheus"]
+    # ${RUNBOOK_BASE_URL} in prometheus.yml's external labels is filled in only with this flag.
+    assert "--enable-feature=expand-external-labels" in prometheus["command"]
+    assert prometheus["environment"]["RUNBOOK_BASE_URL"].startswith("https://")
+    assert "${RUNBOOK_BASE_URL}" in (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text()
+
+
+def test_clickhouse_serves_its_prometheus_endpoint_and_prometheus_scrapes_it() -> None:
+    import xml.etree.ElementTree as ET
+
+    mounts = " ".join(services()["clickhouse"]["volumes"])
+    source = "deploy/clickhouse/config.d/prometheus.xml"
+    assert f"{source}:/etc/clickhouse-server/config.d/prometheus.xml" in mounts
+    endpoint = ET.parse(ROOT / source).getroot().find("prometheus")
+    assert endpoint is not None
+    port, path = endpoint.findtext("port"), endpoint.findtext("endpoint")
+    assert endpoint.findtext("metrics") == endpoint.findtext("events") == "true"
+    prom_config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    job = next(j for j in prom_config["scrape_configs"] if j["job_name"] == "clickhouse")
+    assert job["metrics_path"] == path
+    assert [t for sc in job["static_configs"] for t in sc["targets"]] == [f"clickhouse:{port}"]

@@ -108,8 +108,17 @@ def test_raw_promql_keeps_grafana_macros() -> None:
     assert any("[$__rate_interval]" in e for e in raw)
 
 
+# Metrics an alert already watches while the code that exports them lands separately, each with
+# who exports it. Remove an entry once streams/metrics.py defines the metric (the test says so).
+FORTHCOMING = {
+    "engage_erasures_pending": "gauge of erasure requests received and not yet carried out (the erasure work)",
+}
+
+
 def test_promql_names_only_real_metrics() -> None:
     known = exposed_metric_names()
+    assert not set(FORTHCOMING) & known, "streams/metrics.py defines it now: drop it from FORTHCOMING"
+    known |= set(FORTHCOMING)
     used = set()
     for expr in dashboards().promql_expressions():
         for name in re.findall(r"\bengage_[a-z0-9_]+", expr):
@@ -194,3 +203,38 @@ def test_each_dashboard_target_has_a_ref_id() -> None:
             refs = [t["refId"] for t in panel.get("targets", [])]
             assert len(refs) == len(set(refs)), panel["title"]
         assert all(t.get("refId") for t in _all_targets(data))
+
+
+def test_pipeline_health_has_an_instance_variable_and_use_panels() -> None:
+    data = dashboards().build()["pipeline-health"]
+    variables = {v["name"]: v for v in data["templating"]["list"]}
+    assert variables["instance"]["datasource"]["uid"] == "prometheus"
+    assert "label_values(up" in str(variables["instance"]["query"])
+    raw = " ".join(t["expr"] for t in dashboards()._targets(data) if "expr" in t)
+    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+                 "process_max_fds", "python_gc_collections_total", "engage_build_info"):
+        assert f'{name}{{job=~"engage-.*", instance=~"$instance"}}' in raw, name
+    rows = [p["title"] for p in data["panels"] if p["type"] == "row"]
+    assert {"Process (USE)", "ClickHouse server"} <= set(rows)
+
+
+def test_clickhouse_server_panels_read_the_scraped_job() -> None:
+    gen = dashboards()
+    prom = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    assert gen.CLICKHOUSE_JOB in {job["job_name"] for job in prom["scrape_configs"]}
+    server = [e for e in gen.promql_expressions() if "ClickHouse" in e]
+    assert len(server) >= 5 and all(f'job="{gen.CLICKHOUSE_JOB}"' in e for e in server)
+
+
+def test_build_info_names_this_version_and_commit() -> None:
+    from importlib.metadata import version
+
+    from prometheus_client import REGISTRY
+
+    samples = [s for m in REGISTRY.collect() if m.name == "engage_build_info" for s in m.samples]
+    assert len(samples) == 1 and samples[0].value == 1.0
+    labels = samples[0].labels
+    assert labels["version"] == version("engage")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+    expected = head.stdout.strip() if head.returncode == 0 else "unknown"
+    assert labels["commit"] == expected
