@@ -9,10 +9,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sinks.clickhouse import connect, read_only_sql
 from sinks.migrate import migrate
+
+T = TypeVar("T")
 
 
 class ClickHouseAccess:
@@ -41,6 +43,13 @@ class ClickHouseAccess:
         with self.lock:
             result = self.client().raw_query(read_only_sql(sql), fmt=fmt)
             return bytes(result)
+
+    def run(self, work: Callable[[Any], T]) -> T:
+        """`work(client)` under the lock: statements that are neither inserts nor reads (erasures)."""
+        if self.fault_file is not None and self.fault_file.exists():
+            raise ConnectionError(f"ClickHouse write refused: fault injected while {self.fault_file} exists")
+        with self.lock:
+            return work(self.client())
 
     def migrate(self) -> list[str]:
         with self.lock:
