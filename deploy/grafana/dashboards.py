@@ -313,7 +313,7 @@ def _table(
 def pipeline_health() -> dash.Dashboard:
     ids = count(1)
     r = "[$__rate_interval]"
-    return (
+    board = (
         dash.Dashboard("Engage / Pipeline health")
         .uid("engage-pipeline-health")
         .description("Is the pipeline keeping up, is anything dropped? Metrics: docs/metrics.md.")
@@ -679,6 +679,65 @@ def pipeline_health() -> dash.Dashboard:
                 "ops",
                 [_prom(f"sum by (action) (rate(engage_moderation_decisions_total{r}))", "{{action}}")],
                 span=8,
+            )
+        )
+    )
+    return erasure_panels(board, ids)
+
+
+def erasure_panels(board: dash.Dashboard, ids: Iterator[int]) -> dash.Dashboard:
+    """Forget requests (docs/privacy.md): received, applied, still pending, and how long they take."""
+    r = "[$__rate_interval]"
+    return (
+        board.with_row(dash.Row("Erasures").id(next(ids)))
+        .with_panel(
+            _stat(
+                ids,
+                "Erasures pending",
+                "Forget requests on engagement.erasures not yet applied by every worker (engage_erasures_pending).",
+                "short",
+                [_prom("sum(engage_erasures_pending)", "pending")],
+                span=6,
+                red_at=1,
+            )
+        )
+        .with_panel(
+            _timeseries(
+                ids,
+                "Erasures",
+                "Forget requests received, by source, and applied per partition, by outcome.",
+                "ops",
+                [
+                    _prom(f"sum by (source) (rate(engage_erasures_requested_total{r}))", "requested {{source}}"),
+                    _prom(
+                        f"sum by (outcome) (rate(engage_erasures_applied_total{r}))", "applied {{outcome}}", "B"
+                    ),
+                ],
+                span=9,
+            )
+        )
+        .with_panel(
+            _timeseries(
+                ids,
+                "Erasure duration",
+                "Time to apply a batch of erasures (rebuild from the log + ClickHouse deletes).",
+                "s",
+                _quantiles("engage_erasure_duration_seconds_bucket"),
+                span=9,
+            )
+        )
+        .with_panel(
+            _timeseries(
+                ids,
+                "Erased rows and forgotten events",
+                "ClickHouse rows deleted or rewritten by erasures, by table; events of forgotten members "
+                "dropped before state and storage (a forgotten member's platform still sending).",
+                "ops",
+                [
+                    _prom(f"sum by (table) (rate(engage_erasure_rows_total{r}))", "{{table}}"),
+                    _prom(f"sum(rate(engage_events_forgotten_total{r}))", "forgotten events", "B"),
+                ],
+                span=24,
             )
         )
     )
