@@ -101,7 +101,8 @@ def parser() -> argparse.ArgumentParser:
     _common(fg)
 
     cl = sub.add_parser("compact-log", help="copy engagement.events to a new topic without forgotten members")
-    cl.add_argument("--to", required=True, help="the new topic (must not exist)")
+    cl.add_argument("--to", required=True, help="the topic to write (new, or existing and empty)")
+    cl.add_argument("--from", dest="source", default="engagement.events", help="the topic to read")
     _common(cl)
     return p
 
@@ -136,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cmd == "compact-log":
         from streams.erasure_commands import compact_log_command
 
-        return compact_log_command(settings, args.to)
+        return compact_log_command(settings, args.to, args.source)
     if cmd == "migrate":
         from streams.commands import migrate_command
 

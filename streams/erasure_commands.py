@@ -99,7 +99,7 @@ def _wait_applied(settings: Settings, record: ErasureRecord, partitions: int, wa
 def read_erasures(settings: Settings) -> ForgottenMembers:
     """Every erasure on the topic (each is on every partition: partition 0 is enough, all are read)."""
     forgotten = ForgottenMembers()
-    for msg in _read_topic(settings, TOPIC_ERASURES):
+    for msg in read_topic(settings, TOPIC_ERASURES):
         try:
             record = ErasureRecord.model_validate_json(msg.value or b"")
         except ValidationError:
@@ -108,7 +108,7 @@ def read_erasures(settings: Settings) -> ForgottenMembers:
     return forgotten
 
 
-def _read_topic(settings: Settings, topic: str, partition: int | None = None) -> Any:
+def read_topic(settings: Settings, topic: str, partition: int | None = None) -> Any:
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False, group_id=None)
@@ -162,33 +162,54 @@ def compact_line(line: bytes, forgotten: ForgottenMembers, counts: CompactCounts
     return line
 
 
-def compact_log_command(settings: Settings, to_topic: str) -> int:
-    from kafka import KafkaProducer
+def _is_empty(settings: Settings, topic: str) -> bool:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False, group_id=None)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return all(offset == 0 for offset in consumer.end_offsets(tps).values())
+    finally:
+        consumer.close()
+
+
+def compact_log_command(settings: Settings, to_topic: str, from_topic: str = TOPIC_EVENTS) -> int:
+    """Copy `from_topic` into `to_topic` (new, or existing and empty) without forgotten members."""
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     from streams.topics import admin_client
 
-    if to_topic in (TOPIC_EVENTS, TOPIC_ERASURES):
-        print(f"compact-log: write to a new topic, not {to_topic}", file=sys.stderr)
+    if to_topic == from_topic or to_topic == TOPIC_ERASURES:
+        print(f"compact-log: cannot write into {to_topic}: copy into a new (or empty) topic", file=sys.stderr)
         return 2
     forgotten = read_erasures(settings)
     admin = admin_client(settings)
     try:
-        partitions = len(admin.describe_topics([TOPIC_EVENTS])[0]["partitions"])
+        if from_topic not in admin.list_topics():
+            print(f"compact-log: no topic {from_topic}", file=sys.stderr)
+            return 2
+        partitions = len(admin.describe_topics([from_topic])[0]["partitions"])
         try:
             admin.create_topics([NewTopic(to_topic, partitions, 1)])
         except TopicAlreadyExistsError:
-            print(f"compact-log: topic {to_topic} exists; choose a new name (or delete it first)", file=sys.stderr)
-            return 2
+            if not _is_empty(settings, to_topic):
+                print(f"compact-log: topic {to_topic} exists and is not empty; choose another", file=sys.stderr)
+                return 2
     finally:
         admin.close()
+    return _copy(settings, from_topic, to_topic, forgotten)
+
+
+def _copy(settings: Settings, from_topic: str, to_topic: str, forgotten: ForgottenMembers) -> int:
+    from kafka import KafkaProducer
+
     producer = KafkaProducer(
         bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True, max_request_size=2 << 20
     )
     counts = CompactCounts()
     try:
-        for msg in _read_topic(settings, TOPIC_EVENTS):
+        for msg in read_topic(settings, from_topic):
             counts.messages += 1
             kept = []
             for line in split_lines(msg.value or b""):
@@ -209,7 +230,7 @@ def compact_log_command(settings: Settings, to_topic: str) -> int:
     finally:
         producer.close()
     print(
-        f"copied {counts.messages} messages ({counts.lines} lines) of {TOPIC_EVENTS} into {to_topic}: "
+        f"copied {counts.messages} messages ({counts.lines} lines) of {from_topic} into {to_topic}: "
         f"{counts.dropped} events of {len(forgotten)} forgotten members left out, "
         f"{counts.blanked} references blanked"
     )

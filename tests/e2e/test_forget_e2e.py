@@ -11,6 +11,8 @@ the whole log into empty state (its own group and ClickHouse) keeps them forgott
 from __future__ import annotations
 
 import math
+import re
+import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,14 +24,25 @@ import pytest
 from sinks.batch_writer import BatchWriter
 from streams.commands import chunks, post_events
 from streams.config import Settings
-from streams.envelopes import envelope
-from streams.erasure_commands import forget_command
+from streams.envelopes import envelope, split_lines
+from streams.erasure_commands import compact_log_command, forget_command, read_topic
 from streams.local_stack import LocalStack, http_ok
 from streams.simulate import simulate
 from streams.state_registry import StateRegistry
+from streams.topics import admin_client
 from streams.worker.pipeline import Incoming, Pipeline
 
 from .helpers import rows, scalar, wait_for, worker_metric
+
+PRIVACY = Path(__file__).resolve().parents[2] / "docs" / "privacy.md"
+
+
+def documented_request() -> dict[str, Any]:
+    """The body of docs/privacy.md's `POST /v1/erasures` example."""
+    body = re.search(r"/v1/erasures.*?-d '(.*?)'", PRIVACY.read_text(), flags=re.S)
+    assert body is not None, "docs/privacy.md has no curl example of POST /v1/erasures"
+    parsed: dict[str, Any] = orjson.loads(body.group(1))
+    return parsed
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -191,16 +204,22 @@ def test_forget_an_ambassador_everywhere_and_for_good(
     before = member_rows(s, cid)
     assert mentions(s, gone).keys() >= {"events", "member_state", "member_days", "tier_changes"}
 
-    body = {"community_id": cid, "member_id": gone, "reason": "GDPR Art. 17 request", "requested_by": "dpo"}
+    body = {**documented_request(), "community_id": cid, "member_id": gone}
     answer = post_erasure(s, body)
     assert gone not in orjson.dumps(answer).decode()
     wait_for(lambda: applied(s, answer["erasure_id"]) == s.partitions, 120, "the erasure on every partition")
+    took = rows(
+        s,
+        "SELECT max(toUnixTimestamp64Milli(applied_at)) - toUnixTimestamp64Milli(any(erased_at)) AS ms"
+        f" FROM engagement.erasures WHERE erasure_id = '{answer['erasure_id']}'",
+    )[0]["ms"]
+    print(f"erasure applied on {s.partitions} partitions {took} ms after it was received")
     assert worker_metric(s, "engage_erasures_applied_total") >= s.partitions
 
     # 1. no row of any engagement table (or view) names them
     assert mentions(s, gone) == {}
     audit = rows(s, f"SELECT * FROM engagement.erasures WHERE erasure_id = '{answer['erasure_id']}'")
-    assert {r["requested_by"] for r in audit} == {"dpo"} and sum(r["rebuilt"] for r in audit) == 1
+    assert {r["requested_by"] for r in audit} == {body["requested_by"]} and sum(r["rebuilt"] for r in audit) == 1
     # 2. the others' scores and the community's counts are a replay of the log without them
     without = [
         {k: v for k, v in e.items() if not (k == "target_author_id" and v == gone)}
@@ -254,6 +273,20 @@ def test_forget_an_ambassador_everywhere_and_for_good(
         assert_equal_state(member_rows(replay, cid), want)
     finally:
         replayer.stop()
+
+    # 5. `engage compact-log` copies the log without them
+    copy = f"engagement.events.compacted-{int(time.time())}"
+    assert compact_log_command(s, copy) == 0
+    try:
+        lines = [orjson.loads(line) for msg in read_topic(s, copy) for line in split_lines(msg.value)]
+        ours = [e for e in lines if e["community_id"] == cid]
+        assert len(ours) == len(without)
+        assert all(e["member_id"] != gone and e.get("target_author_id") != gone for e in lines)
+        assert compact_log_command(s, copy) == 2  # never into a topic that holds data
+    finally:
+        admin = admin_client(s)
+        admin.delete_topics([copy])
+        admin.close()
 
 
 def _free_port() -> int:
