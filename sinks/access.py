@@ -12,10 +12,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sinks.clickhouse import QueryLimits, connect, connect_new, read_only_sql
 from sinks.migrate import migrate
+
+T = TypeVar("T")
 
 
 class ClickHouseAccess:
@@ -57,6 +59,13 @@ class ClickHouseAccess:
                 self.client()  # the writer opens the store first (and records the owner)
             reader = self._readers.client = connect_new(self.dsn)
         return bytes(reader.raw_query(statement, fmt=fmt))
+
+    def run(self, work: Callable[[Any], T]) -> T:
+        """`work(client)` under the lock: statements that are neither inserts nor reads (erasures)."""
+        if self.fault_file is not None and self.fault_file.exists():
+            raise ConnectionError(f"ClickHouse write refused: fault injected while {self.fault_file} exists")
+        with self.lock:
+            return work(self.client())
 
     def migrate(self) -> list[str]:
         with self.lock:

@@ -91,6 +91,22 @@ def parser() -> argparse.ArgumentParser:
     tp = sub.add_parser("topics", help="create the pipeline's Kafka topics (idempotent)")
     _common(tp)
     _token_parser(sub)
+
+    fg = sub.add_parser("forget", help="forget a member of a community, everywhere (docs/privacy.md)")
+    fg.add_argument("community", help="community id; its sub-communities (COMMUNITY/...) are covered too")
+    fg.add_argument("member", help="member id as stored (the pseudonym when pseudonymization is on)")
+    fg.add_argument("--reason", default="", help="why, for the audit record")
+    fg.add_argument("--by", default="operator", help="who asks, for the audit record (default operator)")
+    fg.add_argument(
+        "--platform", help="MEMBER is a raw platform id: pseudonymize it as that platform's adapter does"
+    )
+    fg.add_argument("--wait", type=float, default=0.0, help="wait up to this many seconds until applied")
+    _common(fg)
+
+    cl = sub.add_parser("compact-log", help="copy engagement.events to a new topic without forgotten members")
+    cl.add_argument("--to", required=True, help="the topic to write (new, or existing and empty)")
+    cl.add_argument("--from", dest="source", default="engagement.events", help="the topic to read")
+    _common(cl)
     return p
 
 
@@ -134,6 +150,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         created = ensure_topics(settings)
         print("created: " + (", ".join(created) if created else "nothing (all exist)"))
         return 0
+    if cmd == "forget":
+        from streams.erasure_commands import forget_command
+
+        return forget_command(
+            settings, args.community, args.member, args.reason, args.by, args.platform, args.wait
+        )
+    if cmd == "compact-log":
+        from streams.erasure_commands import compact_log_command
+
+        return compact_log_command(settings, args.to, args.source)
     if cmd == "migrate":
         from streams.commands import migrate_command
 

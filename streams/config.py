@@ -21,6 +21,7 @@ TOPIC_DLQ = "engagement.dlq"
 TOPIC_TIER_CHANGES = "engagement.tier-changes"
 TOPIC_SPAM_FLAGS = "engagement.spam-flags"
 TOPIC_MODERATION = "engagement.moderation"
+TOPIC_ERASURES = "engagement.erasures"  # forget requests, compacted (docs/privacy.md)
 
 
 def _env_name(name: str) -> str:

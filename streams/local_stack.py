@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from streams.api_tokens import EVENTS_WRITE, MODERATION_WRITE, SQL_READ, create_token
+from streams.api_tokens import ERASURE_WRITE, EVENTS_WRITE, MODERATION_WRITE, SQL_READ, create_token
 from streams.config import Settings
 from streams.topics import ensure_topics
 
@@ -34,7 +34,7 @@ def local_token_path(settings: Settings) -> Path:
 def issue_local_token(settings: Settings) -> str:
     """A fresh token for this stack's demo feed and helpers; it replaces the previous run's."""
     token = create_token(
-        settings.tokens_path, LOCAL_TOKEN_NAME, (EVENTS_WRITE, MODERATION_WRITE, SQL_READ), replace=True
+        settings.tokens_path, LOCAL_TOKEN_NAME, (EVENTS_WRITE, MODERATION_WRITE, SQL_READ, ERASURE_WRITE), replace=True
     )
     path = local_token_path(settings)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

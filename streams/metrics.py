@@ -16,7 +16,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from schemas.outputs import ModerationAction, Tier
 
-PLATFORMS = ("canonical", "slack", "discourse", "github", "bettermode", "moderation")
+PLATFORMS = ("canonical", "slack", "discourse", "github", "bettermode", "moderation", "erasures")
 WEBHOOK_PLATFORMS = ("slack", "discourse", "github", "bettermode")
 DELIVERY_OUTCOMES = ("accepted", "rejected", "ignored", "handshake", "unavailable")
 # The gateway's own reasons and streams.webhooks.results.REASONS that reach a metric.
@@ -224,7 +224,7 @@ CHECKPOINT_DURATION = Histogram(
 )
 
 # --- access: tokens, rate limits, event-time bounds (docs/security.md) ---------
-AUTH_ENDPOINTS = ("events", "moderation", "sql")
+AUTH_ENDPOINTS = ("events", "moderation", "sql", "erasures")
 AUTH_REASONS = ("missing_token", "unknown_token", "wrong_scope", "wrong_community")
 RATE_LIMITS = ("token", "community")
 # Reasons of engage_events_rejected_total added by the access checks.
@@ -324,3 +324,41 @@ def set_build_info(version: str, commit: str) -> None:
 
 
 set_build_info(_package_version(), _source_commit())
+# --- erasures (docs/privacy.md) ----------------------------------------------------
+ERASURE_SOURCES = ("cli", "api", "webhook:slack", "webhook:discourse", "webhook:github", "webhook:bettermode")
+ERASURE_OUTCOMES = ("rebuilt", "unchanged")  # state rebuilt without the member; nothing of theirs was held
+ERASURE_TABLES = (
+    "events", "member_state", "tier_changes", "community_state", "spam_flags", "moderation",
+    "daily_events", "member_days", "member_joins",
+)
+EVENTS_FORGOTTEN = Counter(
+    "engage_events_forgotten_total", "Events of forgotten members dropped before state and storage."
+)
+ERASURES_REQUESTED = Counter(
+    "engage_erasures_requested_total",
+    "Forget requests written to engagement.erasures, by source (cli, api, webhook:<platform>).",
+    ["source"],
+)
+ERASURES_APPLIED = Counter(
+    "engage_erasures_applied_total",
+    "Erasures applied to one partition's state and ClickHouse rows, by outcome (rebuilt, unchanged).",
+    ["outcome"],
+)
+ERASURES_PENDING = Gauge(
+    "engage_erasures_pending",
+    "Erasures received on engagement.erasures and not yet fully applied by this worker.",
+)
+ERASURE_DURATION = Histogram(
+    "engage_erasure_duration_seconds",
+    "Time to apply one batch of erasures: rebuilding state from the log and deleting ClickHouse rows.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+)
+ERASURE_ROWS = Counter(
+    "engage_erasure_rows_total", "ClickHouse rows deleted or rewritten by erasures, by table.", ["table"]
+)
+for _source in ERASURE_SOURCES:
+    ERASURES_REQUESTED.labels(_source)
+for _outcome in ERASURE_OUTCOMES:
+    ERASURES_APPLIED.labels(_outcome)
+for _table in ERASURE_TABLES:
+    ERASURE_ROWS.labels(_table)

@@ -15,6 +15,7 @@ import orjson
 
 from schemas.outputs import ModerationDecision
 from streams.event_record import EventRecord
+from streams.forgotten import ForgottenMembers
 from streams.scoring import CommunityRow, CommunityScorer, MemberRow, ScoringConfig, TierChangeRecord
 from streams.spam.config import SpamConfig
 from streams.spam.detector import SpamDetector
@@ -30,6 +31,8 @@ class Community:
     partition: int
     last_offset: int = -1  # newest offset of the events topic applied to this state
     dirty: bool = False
+    # erasures this state was rebuilt without: "community|member_key" -> erased_at (streams/worker/erasures.py)
+    erasures: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -51,6 +54,7 @@ class StateRegistry:
         self.scoring = scoring
         self.spam_config = spam
         self.communities: dict[str, Community] = {}
+        self.forgotten = ForgottenMembers()  # screens every event before state and storage
 
     def community(self, community_id: str, partition: int) -> Community:
         c = self.communities.get(community_id)
@@ -150,6 +154,7 @@ class StateRegistry:
             "last_offset": c.last_offset,
             "scoring": c.scorer.snapshot(),
             "spam": c.spam.snapshot(),
+            "erasures": c.erasures,
         }
         return zlib.compress(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), 1)
 
@@ -164,7 +169,11 @@ class StateRegistry:
             SpamDetector.restore(doc["spam"], self.spam_config),
             int(doc["partition"]),
             int(doc["last_offset"]),
+            erasures={k: float(v) for k, v in doc.get("erasures", {}).items()},
         )
+        for key, erased_at in c.erasures.items():
+            erased_community, member_key = key.rsplit("|", 1)
+            self.forgotten.add(erased_community, member_key, erased_at)
         self.communities[community_id] = c
         return c
 

@@ -7,13 +7,15 @@ stay in one partition, in order; derived topics use the same key.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.config import (
     TOPIC_DLQ,
+    TOPIC_ERASURES,
     TOPIC_EVENTS,
     TOPIC_MODERATION,
     TOPIC_SPAM_FLAGS,
@@ -27,6 +29,7 @@ class TopicSpec:
     name: str
     partitions: int
     purpose: str
+    config: Mapping[str, str] = field(default_factory=dict)
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -38,6 +41,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(TOPIC_SPAM_FLAGS, p, "spam flags and their moderation status"),
         # Same partition count as events: a community's decisions meet its events in one worker.
         TopicSpec(TOPIC_MODERATION, p, "moderation decisions (confirm/clear), key = community_id"),
+        # Every record is written to every partition (an erasure covers sub-communities anywhere);
+        # compacted: the newest record per (community, member) is kept for ever (docs/privacy.md).
+        TopicSpec(
+            TOPIC_ERASURES, p, "forget requests, key = community|member_key", {"cleanup.policy": "compact"}
+        ),
     ]
 
 
@@ -65,7 +73,7 @@ def ensure_topics(settings: Settings) -> list[str]:
         created = []
         for spec in missing:
             try:
-                admin.create_topics([NewTopic(spec.name, spec.partitions, 1)])
+                admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=dict(spec.config))])
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass

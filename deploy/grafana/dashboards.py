@@ -726,7 +726,7 @@ def pipeline_health() -> dash.Dashboard:
             )
         )
     )
-    return _with_runtime_rows(board, ids)
+    return erasure_panels(_with_runtime_rows(board, ids), ids)
 
 
 # --- Pipeline health: runtime rows (USE, versions, ClickHouse server) --------------------------
@@ -860,6 +860,64 @@ def _with_runtime_rows(board: dash.Dashboard, ids: Iterator[int]) -> dash.Dashbo
     for panel in _clickhouse_server_panels(ids):
         board = board.with_panel(panel)
     return board
+
+
+def erasure_panels(board: dash.Dashboard, ids: Iterator[int]) -> dash.Dashboard:
+    """Forget requests (docs/privacy.md): received, applied, still pending, and how long they take."""
+    r = "[$__rate_interval]"
+    return (
+        board.with_row(dash.Row("Erasures").id(next(ids)))
+        .with_panel(
+            _stat(
+                ids,
+                "Erasures pending",
+                "Forget requests on engagement.erasures not yet applied by every worker (engage_erasures_pending).",
+                "short",
+                [_prom("sum(engage_erasures_pending)", "pending")],
+                span=6,
+                red_at=1,
+            )
+        )
+        .with_panel(
+            _timeseries(
+                ids,
+                "Erasures",
+                "Forget requests received, by source, and applied per partition, by outcome.",
+                "ops",
+                [
+                    _prom(f"sum by (source) (rate(engage_erasures_requested_total{r}))", "requested {{source}}"),
+                    _prom(
+                        f"sum by (outcome) (rate(engage_erasures_applied_total{r}))", "applied {{outcome}}", "B"
+                    ),
+                ],
+                span=9,
+            )
+        )
+        .with_panel(
+            _timeseries(
+                ids,
+                "Erasure duration",
+                "Time to apply a batch of erasures (rebuild from the log + ClickHouse deletes).",
+                "s",
+                _quantiles("engage_erasure_duration_seconds_bucket"),
+                span=9,
+            )
+        )
+        .with_panel(
+            _timeseries(
+                ids,
+                "Erased rows and forgotten events",
+                "ClickHouse rows deleted or rewritten by erasures, by table; events of forgotten members "
+                "dropped before state and storage (a forgotten member's platform still sending).",
+                "ops",
+                [
+                    _prom(f"sum by (table) (rate(engage_erasure_rows_total{r}))", "{{table}}"),
+                    _prom(f"sum(rate(engage_events_forgotten_total{r}))", "forgotten events", "B"),
+                ],
+                span=24,
+            )
+        )
+    )
 
 
 # --- Community engagement (ClickHouse) ---------------------------------------------------------

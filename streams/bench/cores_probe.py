@@ -67,9 +67,7 @@ def main(n: int, members: int, communities: int) -> dict[str, Any]:
     per_batch = BATCH_EVENTS // 1000
 
     # the steps one after another, to see what each costs
-    pipeline = Pipeline(
-        StateRegistry(settings.scoring(), settings.spam()), BatchWriter(lambda: ch), 300.0, settings.event_time_floor_ts
-    )
+    pipeline = new_pipeline()
     parts = {"decode": 0.0, "state": 0.0, "store_events": 0.0, "store_state": 0.0}
     for k in range(0, len(messages), per_batch):
         t0 = time.perf_counter()
@@ -88,9 +86,7 @@ def main(n: int, members: int, communities: int) -> dict[str, Any]:
 
     # and as the worker runs them: raw events stored while the batch is scored
     ch.client().command("TRUNCATE TABLE engagement.events")
-    pipeline = Pipeline(
-        StateRegistry(settings.scoring(), settings.spam()), BatchWriter(lambda: ch), 300.0, settings.event_time_floor_ts
-    )
+    pipeline = new_pipeline()
     t0 = time.perf_counter()
     for k in range(0, len(messages), per_batch):
         pipeline.process(messages[k : k + per_batch])

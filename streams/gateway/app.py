@@ -12,6 +12,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -19,21 +20,23 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
 
+from schemas.erasures import ErasureRecord, ErasureRequest, Source, record_for
 from schemas.events import CanonicalEvent, FieldError, format_location
 from schemas.outputs import ModerationDecision
 from streams import metrics
-from streams.api_tokens import EVENTS_WRITE, MODERATION_WRITE, ApiToken
-from streams.config import TOPIC_MODERATION, Settings
+from streams.api_tokens import ERASURE_WRITE, EVENTS_WRITE, MODERATION_WRITE, ApiToken
+from streams.config import TOPIC_ERASURES, TOPIC_MODERATION, Settings
 from streams.gateway.access import Access, Refusal
 from streams.gateway.openapi import openapi_document
 from streams.gateway.producer import EventProducer, KafkaUnavailable
-from streams.webhooks import Accepted, Handshake, Ignored, Rejected, WebhookConfig, handle_webhook
+from streams.webhooks import Accepted, Forget, Handshake, Ignored, Rejected, WebhookConfig, handle_webhook
 
 log = logging.getLogger(__name__)
 
 _ONE = TypeAdapter(CanonicalEvent)
 _MANY = TypeAdapter(list[CanonicalEvent])
 _MODERATION = TypeAdapter(ModerationDecision)
+_ERASURE = TypeAdapter(ErasureRequest)
 PLATFORMS = ("slack", "discourse", "github", "bettermode")
 JSON_TYPES = ("application/json", "text/json", "application/x-ndjson", "")
 
@@ -244,6 +247,20 @@ class Gateway:
         if isinstance(result, Handshake):
             metrics.GATEWAY_DELIVERIES.labels(label, "handshake").inc()
             return web.Response(status=result.status, body=result.body, content_type=result.content_type)
+        if isinstance(result, Forget):
+            request_ = ErasureRequest(
+                community_id=result.community_id,
+                member_id=result.member_id,
+                reason=result.reason,
+                requested_by=f"{label} webhook",
+            )
+            source: Source = f"webhook:{label}"  # type: ignore[assignment]
+            record = record_for(request_, source, datetime.now(UTC))
+            failure = await self._produce_erasure(record)
+            if failure is not None:
+                return failure
+            metrics.GATEWAY_DELIVERIES.labels(label, "accepted").inc()
+            return web.json_response({"forgotten": 1, "erasure_id": record.erasure_id}, status=200)
         if isinstance(result, Ignored):
             metrics.GATEWAY_IGNORED.labels(label).inc()
             metrics.GATEWAY_DELIVERIES.labels(label, "ignored").inc()
@@ -325,6 +342,60 @@ class Gateway:
         metrics.GATEWAY_DELIVERIES.labels(platform, "accepted").inc()
         return web.json_response({"accepted": 1, "decision_id": decision.decision_id}, status=202)
 
+    async def post_erasures(self, request: web.Request) -> web.Response:
+        """Forget a member (docs/privacy.md): a token with scope `erasure:write` (and the community,
+        if the token lists communities); the token's name is recorded as who asked."""
+        platform = "erasures"
+        token = self._authorized(request, ERASURE_WRITE, "erasures", platform)
+        if isinstance(token, Refusal):
+            return refused(token)
+        body = await self._read_body(request, platform)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return problem(415, "not_json", f"send a JSON object: {exc}")
+        if isinstance(parsed, dict) and parsed.get("requested_by", token.name) != token.name:
+            error = FieldError(
+                path="requested_by",
+                message=f"erasures are recorded under the token's name {token.name!r}; leave requested_by out",
+                kind="requested_by_from_token",
+            )
+            return problem(422, "invalid", "who asks is the token's name", [error])
+        try:
+            erasure = _ERASURE.validate_json(body)
+        except ValidationError as exc:
+            errors = field_errors(exc)
+            return problem(422, "invalid", f"{len(errors)} problem(s) in the erasure request", errors)
+        wrong = self.access.communities(token, [erasure.community_id], "erasures", platform, single=True)
+        if wrong is not None:
+            return refused(wrong)
+        erasure = erasure.model_copy(update={"requested_by": token.name})
+        record = record_for(erasure, "api", datetime.now(UTC))
+        failure = await self._produce_erasure(record)
+        if failure is not None:
+            return failure
+        return web.json_response(
+            {
+                "accepted": 1,
+                "erasure_id": record.erasure_id,
+                "member_key": record.member_key,
+                "erased_at": record.erased_at.isoformat(),
+            },
+            status=202,
+        )
+
+    async def _produce_erasure(self, record: ErasureRecord) -> web.Response | None:
+        try:
+            await self.producer.send_to_every_partition(
+                TOPIC_ERASURES, record.topic_key, record.model_dump_json().encode()
+            )
+        except KafkaUnavailable:
+            return problem(503, "kafka_unavailable", "Kafka cannot take the erasure right now; retry later")
+        metrics.ERASURES_REQUESTED.labels(record.source).inc()
+        return None
+
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
@@ -352,6 +423,7 @@ def build_app(
             web.post("/v1/events", gw.post_events),
             web.post("/webhooks/{platform}", gw.post_webhook),
             web.post("/v1/moderation", gw.post_moderation),
+            web.post("/v1/erasures", gw.post_erasures),
             web.get("/healthz", gw.healthz),
             web.get("/readyz", gw.readyz),
             web.get("/metrics", gw.metrics_page),

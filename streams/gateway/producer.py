@@ -69,6 +69,17 @@ class EventProducer:
         except (KafkaError, TimeoutError, OSError) as exc:
             raise KafkaUnavailable(f"Kafka did not acknowledge in {self.timeout_s}s: {exc!r}") from exc
 
+    async def send_to_every_partition(self, topic: str, key: bytes, value: bytes) -> int:
+        """Send one record to every partition of `topic` (erasures); return once all are acknowledged."""
+        producer = await self._ensure()
+        try:
+            partitions = sorted(await asyncio.wait_for(producer.partitions_for(topic), self.timeout_s))
+            futures = [await producer.send(topic, value=value, key=key, partition=p) for p in partitions]
+            await asyncio.wait_for(asyncio.gather(*futures), self.timeout_s)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise KafkaUnavailable(f"Kafka did not acknowledge in {self.timeout_s}s: {exc!r}") from exc
+        return len(partitions)
+
     async def send_events(self, events: Sequence[tuple[str, bytes]]) -> None:
         """Send (community_id, canonical JSON line) pairs in envelopes; return once Kafka
         acknowledged every envelope holding them. A community's lines keep their order."""

@@ -11,6 +11,7 @@ result into a response (see docs/webhooks.md for status codes and setup):
 5. handshake (challenge, ping)                         -> Handshake(status, body, content_type)
    a kind of event the pipeline does not use          -> Ignored(why)
    a required field missing or out of shape           -> Rejected(422, invalid, path)
+   a platform's deletion of a member                  -> Forget(community, member)
    otherwise                                          -> Accepted([CanonicalEvent, ...])
 """
 
@@ -38,6 +39,7 @@ from streams.webhooks.results import (
     STALE_TIMESTAMP,
     UNKNOWN_PLATFORM,
     Accepted,
+    Forget,
     Handshake,
     Ignored,
     Rejected,
@@ -55,6 +57,7 @@ __all__ = [
     "STALE_TIMESTAMP",
     "UNKNOWN_PLATFORM",
     "Accepted",
+    "Forget",
     "Handshake",
     "Ignored",
     "Rejected",
@@ -108,7 +111,7 @@ def handle_webhook(
         outcome = adapter.map(payload, lowered, ctx)
     except MappingError as exc:
         return Rejected(422, INVALID, exc.path, f"{platform} payload: {exc}")
-    if isinstance(outcome, Handshake | Ignored):
+    if isinstance(outcome, Handshake | Ignored | Forget):
         return outcome
     events: list[CanonicalEvent] = []
     for draft in outcome:

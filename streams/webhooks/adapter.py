@@ -8,9 +8,9 @@ from typing import Protocol
 from streams.webhooks.canonical import Context, Draft
 from streams.webhooks.config import Secret
 from streams.webhooks.payload import JsonObject
-from streams.webhooks.results import Handshake, Ignored, Rejected
+from streams.webhooks.results import Forget, Handshake, Ignored, Rejected
 
-Outcome = Handshake | Ignored | list[Draft]
+Outcome = Handshake | Ignored | list[Draft] | Forget
 
 
 class Adapter(Protocol):

@@ -17,6 +17,7 @@ granularity, for posts and likes).
 - `post_liked` -> like of `post:<post_id>` by `like.user`; occurred_at = request time
   (the payload carries no time).
 - `user_created` -> join: invite when `invited_by` is set, else organic.
+- `user_destroyed` -> forget `user.id` in the forum (docs/privacy.md).
 Roles: admin -> owner, moderator -> moderator, negative user ids
 (system, discobot) -> bot.
 """
@@ -40,7 +41,7 @@ from streams.webhooks.payload import (
     opt_int,
     opt_obj,
 )
-from streams.webhooks.results import Handshake, Ignored, Rejected
+from streams.webhooks.results import Forget, Handshake, Ignored, Rejected
 from streams.webhooks.signing import check_prefixed_hmac
 
 SIGNATURE = "X-Discourse-Event-Signature"
@@ -84,6 +85,9 @@ class DiscourseAdapter:
             return _like(obj(like, "post", "like"), obj(like, "user", "like"), host, ctx)
         if name == "user_created":
             return _user(obj(payload, "user"), host, ctx)
+        if name == "user_destroyed":
+            member = ident(obj(payload, "user"), "id", "user")
+            return Forget(host, ctx.member_ref(host, member), "discourse user_destroyed")
         return Ignored(f"discourse event {name!r} is not used")
 
 

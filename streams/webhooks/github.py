@@ -16,6 +16,8 @@ up for `owner/repo`, then `owner` (one secret per organization hook).
 - `fork` -> share of `repo:<id>`, occurred_at = `forkee.created_at`.
 - `member` (added) -> join (invite) of the collaborator, occurred_at = request time.
 - `organization` (member_added) -> join (invite) in community `<org login>`, at request time.
+- `organization` (member_removed) -> forget the member in `<org login>` and its repositories
+  (`<org>/<repo>`; with pseudonymization on only the organization community: docs/privacy.md).
 Roles: `author_association` OWNER -> owner, MEMBER/COLLABORATOR -> moderator,
 `user.type` Bot -> bot; the repository owner starring or forking -> owner.
 """
@@ -40,7 +42,7 @@ from streams.webhooks.payload import (
     opt_text,
     text,
 )
-from streams.webhooks.results import Handshake, Ignored, Rejected
+from streams.webhooks.results import Forget, Handshake, Ignored, Rejected
 from streams.webhooks.signing import check_prefixed_hmac
 
 SIGNATURE = "X-Hub-Signature-256"
@@ -99,6 +101,11 @@ class GitHubAdapter:
         if event == "member":
             return _member_added(payload, delivery, ctx) if action == "added" else _skip(event, action)
         if event == "organization":
+            if action == "member_removed":
+                org = text(obj(payload, "organization"), "login", "organization")
+                user = obj(obj(payload, "membership"), "user", "membership")
+                member = ctx.member_ref(org, ident(user, "id", "membership.user"))
+                return Forget(org, member, "github organization member_removed")
             return _org_member_added(payload, delivery, ctx) if action == "member_added" else _skip(event, action)
         return Ignored(f"github event {event!r} is not used")
 

@@ -57,4 +57,16 @@ class Rejected:
             raise ValueError(f"Rejected.reason {self.reason!r} is not one of {sorted(REASONS)}")
 
 
-WebhookResult = Accepted | Handshake | Ignored | Rejected
+@dataclass(frozen=True)
+class Forget:
+    """A verified deletion of a member on the platform: forget them (docs/privacy.md).
+
+    `member_id` is the stored form (pseudonymized when configured); `community_id` is the
+    platform-level community, whose erasure covers its channels or categories too."""
+
+    community_id: str
+    member_id: str
+    reason: str
+
+
+WebhookResult = Accepted | Handshake | Ignored | Rejected | Forget

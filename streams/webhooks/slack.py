@@ -12,6 +12,8 @@ on its retries). Community: `team_id` (`team_id/channel` with channel granularit
   of `channel_id:ts`, target author `author_id`; plus a comment when the sharer wrote text.
 - `message` from an app (`bot_message`, or `bot_id` set) -> comment with actor_role bot.
 - `member_joined_channel` -> join: invite when `inviter` is set, else organic.
+- `user_change` with `user.deleted: true` (a deactivated account) -> forget the user in the
+  workspace (docs/privacy.md); other profile changes are not used.
 Not used: edits/deletions and other message subtypes (`message_changed`, `message_deleted`,
 `channel_join` - `member_joined_channel` carries the join - ...), direct messages
 (`channel_type` im/mpim: private), reactions to files.
@@ -39,7 +41,7 @@ from streams.webhooks.payload import (
     opt_text,
     text,
 )
-from streams.webhooks.results import Handshake, Ignored, Rejected
+from streams.webhooks.results import Forget, Handshake, Ignored, Rejected
 from streams.webhooks.signing import check_timestamped_hmac
 
 REPLAY_WINDOW_SECONDS = 5 * 60
@@ -83,6 +85,11 @@ class SlackAdapter:
             return _message(event, team, event_id, ctx)
         if event_type == "member_joined_channel":
             return _joined(payload, event, team, event_id, ctx)
+        if event_type == "user_change":
+            user = obj(event, "user", "event")
+            if user.get("deleted") is not True:
+                return Ignored("slack user_change without deleted is not used")
+            return Forget(team, ctx.member_ref(team, ident(user, "id", "event.user")), "slack user deleted")
         return Ignored(f"slack event type {event_type!r} is not used")
 
 

@@ -31,6 +31,7 @@ from streams import metrics
 from streams.api_tokens import TokenStore
 from streams.config import (
     TOPIC_DLQ,
+    TOPIC_ERASURES,
     TOPIC_EVENTS,
     TOPIC_MODERATION,
     TOPIC_SPAM_FLAGS,
@@ -41,6 +42,7 @@ from streams.embedded_sql import write_owner_file
 from streams.snapshots import SnapshotStore
 from streams.stall import StallDetector
 from streams.state_registry import Outputs, StateRegistry
+from streams.worker import erasures as erasure_step
 from streams.worker import http
 from streams.worker.pipeline import DeadLetterOut, Incoming, Pipeline
 from streams.worker.recovery import Partitions
@@ -165,6 +167,11 @@ def create_app(settings: Settings) -> faust.App:
 
     partitions = Partitions(settings, registry, pipeline, snapshots, committed)
     agent = EventsAgent(app, settings, partitions, pipeline)
+    erasures = erasure_step.Erasures(settings, partitions, pipeline, ch, writer)
+    partitions.erasures = erasures
+    erasures_topic = app.topic(
+        TOPIC_ERASURES, value_type=bytes, key_type=bytes, partitions=settings.partitions, compacting=True
+    )
 
     @app.task  # type: ignore[untyped-decorator]
     async def _migrate_on_start() -> None:
@@ -196,6 +203,10 @@ def create_app(settings: Settings) -> faust.App:
                 continue
             async with partitions.lock:
                 await partitions.ensure(msg.partition, None)
+                if registry.forgotten.is_forgotten(
+                    decision.community_id, decision.member_id, decision.decided_at.timestamp()
+                ):
+                    continue  # a decision about a forgotten member (docs/privacy.md)
                 outputs = registry.moderate(decision, msg.partition)
                 await asyncio.to_thread(pipeline.store, outputs)
                 await asyncio.to_thread(
@@ -205,6 +216,24 @@ def create_app(settings: Settings) -> faust.App:
                 # a decision is rare and not in the events log: checkpoint its partition at once
                 await partitions.checkpoint({msg.partition})
             metrics.MODERATION_DECISIONS.labels(decision.action.value).inc()
+
+    @app.agent(erasures_topic)
+    async def process_erasures(stream: Any) -> None:
+        async for batch in stream.take_events(100, within=1.0):
+            bad = await erasures.handle([(e.message.value, e.message.partition) for e in batch])
+            for value, why in bad:
+                await agent.dlq.send(
+                    value=value,
+                    headers=[
+                        ("reason", b"invalid"),
+                        ("error", why.encode()),
+                        ("source_topic", TOPIC_ERASURES.encode()),
+                    ],
+                )
+
+    @app.timer(interval=2.0)  # type: ignore[untyped-decorator]
+    async def _watch_erasures() -> None:
+        metrics.ERASURES_PENDING.set(await erasure_step.pending(app.consumer, erasures.in_flight))
 
     @app.timer(interval=max(0.5, settings.snapshot_seconds / 2))  # type: ignore[untyped-decorator]
     async def _checkpoint_when_idle() -> None:

@@ -1,4 +1,4 @@
-"""One batch of Kafka messages in, everything it changed out: decode → state → rows → store.
+"""One batch of Kafka messages in, everything it changed out: decode → forget → state → rows → store.
 
 Faust-free, so the agent, `engage bench` and recovery all run the same steps. The
 agent calls `process` off the event loop and then does what needs Kafka (dead
@@ -117,6 +117,23 @@ class Pipeline:
                 )
         return out
 
+    def forget(self, decoded: Decoded) -> Decoded:
+        """Step 1b: drop forgotten members' events, blank references to them (streams/forgotten.py)."""
+        screened = self.registry.forgotten.screen(decoded.records)
+        if screened is None:
+            return decoded
+        keep = [i for i, rec in enumerate(screened) if rec is not None]
+        metrics.EVENTS_FORGOTTEN.inc(len(screened) - len(keep))
+        return Decoded(
+            [r for r in screened if r is not None],
+            [decoded.sources[i] for i in keep],
+            [decoded.partitions[i] for i in keep],
+            [decoded.offsets[i] for i in keep],
+            [decoded.lines[i] for i in keep],
+            decoded.kafka_times,
+            decoded.dead_letters,
+        )
+
     def state(self, decoded: Decoded, *, outputs: bool = True) -> Outputs:
         """Step 2: scoring, tiers and spam for the batch's events, in log order."""
         started = time.perf_counter()
@@ -151,7 +168,7 @@ class Pipeline:
 
     def process(self, batch: Sequence[Incoming]) -> BatchResult:
         """Decode → state → rows → store; returns once ClickHouse holds all of it (blocking)."""
-        decoded = self.decode(batch)
+        decoded = self.forget(self.decode(batch))
         ingested_at = time.time()
         raw: Future[None] = self._io.submit(self.store_events, decoded, ingested_at)
         try:
@@ -164,7 +181,7 @@ class Pipeline:
 
     def replay(self, batch: Sequence[Incoming]) -> int:
         """Decode → state only (recovery: the rows of these events are stored already)."""
-        decoded = self.decode(batch)
+        decoded = self.forget(self.decode(batch))
         self.state(decoded, outputs=False)
         return len(decoded.records)
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -26,6 +27,13 @@ from streams.worker.pipeline import Incoming, Pipeline
 log = logging.getLogger(__name__)
 
 Committed = Callable[[int], Awaitable[int]]  # partition -> the group's committed offset
+
+
+class ErasureLog(Protocol):
+    """streams/worker/erasures.py: forgotten members are screened before the tail replay."""
+
+    async def load(self, partition: int) -> Sequence[Any]: ...
+    async def apply(self, partition: int, records: Sequence[Any]) -> None: ...
 
 
 class Partitions:
@@ -46,6 +54,7 @@ class Partitions:
         self.ready: set[int] = set()  # partitions whose state is restored in this process
         self.offsets: dict[int, int] = {}  # newest offset applied to state, per partition
         self.last_checkpoint = time.monotonic()
+        self.erasures: ErasureLog | None = None
 
     async def ensure(self, partition: int, first_offset: int | None) -> None:
         """Restore `partition` and replay its log tail up to `first_offset` (call under `lock`)."""
@@ -54,6 +63,7 @@ class Partitions:
         before = len(self.registry.communities)
         marker = self.snapshots.restore_partition(self.registry, partition)
         metrics.STATE_RESTORED.inc(len(self.registry.communities) - before)
+        stale = await self.erasures.load(partition) if self.erasures is not None else ()
         end = first_offset if first_offset is not None else await self.committed(partition)
         replayed = await self._replay(partition, marker + 1, end)
         metrics.STATE_REPLAYED.inc(replayed)
@@ -61,6 +71,8 @@ class Partitions:
             log.info("partition %d: restored snapshots at offset %d, replayed %d events", partition, marker, replayed)
         self.offsets[partition] = max(marker, end - 1)
         self.ready.add(partition)
+        if stale and self.erasures is not None:  # snapshots older than an erasure: rebuild without the member
+            await self.erasures.apply(partition, stale)
 
     def applied(self, batch: list[Incoming]) -> None:
         for msg in batch:
