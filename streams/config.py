@@ -52,6 +52,12 @@ class Settings:
     )
     scoring_half_life_days: float = 14.0
     scoring_lateness_days: float = 7.0
+    # The local stack's own: its Kafka controller listener (0: kafka_port + 1), the id its children
+    # answer /readyz with (so a process left over on the same port is never taken for ours), and how
+    # long the worker and the gateway take at most to stop before abandoning work.
+    kafka_controller_port: int = 0
+    instance_id: str = ""
+    shutdown_seconds: float = 10.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -81,6 +87,10 @@ class Settings:
     @property
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def controller_port(self) -> int:
+        return self.kafka_controller_port or self.kafka_port + 1
 
     @property
     def data_path(self) -> Path:

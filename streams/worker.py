@@ -42,6 +42,7 @@ from streams.config import (
 )
 from streams.embedded_sql import write_owner_file
 from streams.scoring import ScoringConfig
+from streams.shutdown import StopDeadline
 from streams.snapshots import SnapshotStore, replay_tail
 from streams.spam.config import SpamConfig
 from streams.stall import StallDetector
@@ -303,7 +304,7 @@ def create_app(settings: Settings) -> faust.App:
             await asyncio.to_thread(ch.raw_query, "SELECT 1", "TSV")
         except Exception as exc:
             return web.json({"ok": False, "clickhouse": str(exc)[:300]}, status=503)
-        return web.json({"ok": True})
+        return web.json({"ok": True, "instance": settings.instance_id})
 
     class SqlView(faust.web.View):
         """POST read-only SQL as the body; `?format=` any ClickHouse output format."""
@@ -366,6 +367,8 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     """Run the worker until SIGINT/SIGTERM."""
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    # a stop request must end the process within shutdown_seconds, even with Kafka gone
+    StopDeadline("worker", settings.shutdown_seconds).install_after(worker, "install_signal_handlers")
     metrics.WORKER_LAST_PROGRESS.set(time.time())
     worker.execute_from_commandline()
 

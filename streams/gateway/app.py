@@ -263,7 +263,7 @@ class Gateway:
 
     async def readyz(self, request: web.Request) -> web.Response:
         (k_ok, k_why), (c_ok, c_why) = await asyncio.gather(self.producer.ready(), self.clickhouse_ready())
-        body = {"ok": k_ok and c_ok, "kafka": k_why, "clickhouse": c_why}
+        body = {"ok": k_ok and c_ok, "kafka": k_why, "clickhouse": c_why, "instance": self.settings.instance_id}
         return web.json_response(body, status=200 if k_ok and c_ok else 503)
 
     async def metrics_page(self, request: web.Request) -> web.Response:
