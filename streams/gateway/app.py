@@ -207,6 +207,8 @@ class Gateway:
             return web.Response(status=result.status, body=result.body, content_type=result.content_type)
         if isinstance(result, Ignored):
             metrics.GATEWAY_IGNORED.labels(label).inc()
+            if result.unmapped is not None:
+                metrics.GATEWAY_UNMAPPED.labels(label, result.unmapped).inc()
             metrics.GATEWAY_DELIVERIES.labels(label, "ignored").inc()
             return web.json_response({"ignored": result.reason}, status=200)
         assert isinstance(result, Accepted)
