@@ -153,7 +153,9 @@ def test_replay_dry_run_needs_no_kafka(
     assert not connected(fake_kafka)
 
 
-def test_replay_with_no_broker_says_so_at_once(capsys: pytest.CaptureFixture[str], simulated: tuple[Path, Path]) -> None:
+def test_replay_with_no_broker_says_so_at_once(
+    capsys: pytest.CaptureFixture[str], simulated: tuple[Path, Path]
+) -> None:
     events, _ = simulated
     started = time.monotonic()
     code, err = one_line_error(capsys, ["replay", str(events), "--kafka-port", str(closed_port())])
