@@ -152,7 +152,6 @@ class LocalStack:
         self.started_kafka = False  # a broker started by `kafka.sh start` (detached), stopped by `kafka.sh stop`
         self.stopping = False
         self.clean = True  # every child stopped by itself, with a clean exit code
-        self._spawner = threading.current_thread()
 
     @property
     def instance(self) -> str:
@@ -244,7 +243,7 @@ class LocalStack:
             time.sleep(0.3)
         raise StackError(f"timed out after {timeout_s:.0f}s waiting for {what}; logs in {self.log_dir}")
 
-    def _ours(self, url: str, what: str) -> Callable[[], bool]:
+    def _ours(self, url: str) -> Callable[[], bool]:
         def check() -> bool:
             got = ready_instance(url)
             if got is None:
@@ -272,9 +271,9 @@ class LocalStack:
         if created:
             self.say(f"created topics: {', '.join(created)}")
         self.spawn("worker", "worker")
-        self.wait_until("the worker", self._ours(f"{s.worker_url}/readyz", "the worker"), 120)
+        self.wait_until("the worker", self._ours(f"{s.worker_url}/readyz"), 120)
         self.spawn("gateway", "gateway")
-        self.wait_until("the gateway", self._ours(f"{s.gateway_url}/readyz", "the gateway"), 60)
+        self.wait_until("the gateway", self._ours(f"{s.gateway_url}/readyz"), 60)
         self.say(
             f"gateway {s.gateway_url}  worker {s.worker_url}  Kafka {s.bootstrap}  ClickHouse {s.dsn}\n"
             f"logs: {self.log_dir}"
@@ -320,7 +319,7 @@ class LocalStack:
         """Stop the worker (SIGTERM, as an orchestrator would) and start a new one."""
         self.stop_child("worker")
         self.spawn("worker", "worker")
-        self.wait_until("the worker", self._ours(f"{self.settings.worker_url}/readyz", "the worker"), 120)
+        self.wait_until("the worker", self._ours(f"{self.settings.worker_url}/readyz"), 120)
 
     def stop(self) -> bool:
         """Stop every child (services first, Kafka last); True when all stopped cleanly."""

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from streams.config import Settings
 from streams.die_with_parent import EXIT_USAGE
-from streams.local_stack import LocalStack, PortTaken, port_in_use
+from streams.local_stack import LocalStack, PortTaken, StackError, port_in_use, ready_instance
 
 
 def free_port() -> int:
@@ -125,3 +128,36 @@ def with_suppressed_kill(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+class _Readyz(BaseHTTPRequestHandler):
+    instance = "someone-else"
+
+    def do_GET(self) -> None:
+        body = json.dumps({"ok": True, "instance": self.instance}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_ready_answer_from_another_instance_is_not_taken_for_ours(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Readyz)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/readyz"
+        assert ready_instance(url) == "someone-else"
+        stack = LocalStack(settings(tmp_path), quiet=True)
+        with pytest.raises(StackError, match="answers for another instance"):
+            stack.wait_until("the worker", stack._ours(url), 5)
+        _Readyz.instance = stack.instance
+        stack.wait_until("the worker", stack._ours(url), 5)  # its own instance: ready
+    finally:
+        _Readyz.instance = "someone-else"
+        server.shutdown()
+        server.server_close()
