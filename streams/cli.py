@@ -1,6 +1,11 @@
 """`engage`: one obvious way to run every part of the pipeline.
 
 Flags override `ENGAGE_*` variables, which override the defaults in streams/config.py.
+Every mistake reads as one line on stderr; exit codes: 0 done, 1 the command failed
+(Kafka or ClickHouse unreachable, a query refused, a process that had to be stopped),
+2 the command line is wrong (an unknown option, a missing or unreadable input file);
+`--debug` shows the traceback instead. `engage worker` and `engage gateway` exit 75
+when they had to abandon work to stop in time (see streams/shutdown.py).
 """
 
 from __future__ import annotations
@@ -8,12 +13,39 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+from typing import NoReturn
 
 from streams.api_tokens import SCOPES
 from streams.config import Settings
 
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message as one line for a person (the first non-empty line, capped)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (argparse prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def version() -> str:
+    try:
+        return metadata.version("engage")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
 
 def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
     g = p.add_argument_group("where things are (flags override ENGAGE_* variables)")
     g.add_argument("--data-dir", help="data directory (ENGAGE_DATA_DIR, default ./.engage-data)")
     g.add_argument("--kafka-port", type=int, help="local Kafka port (ENGAGE_KAFKA_PORT, default 9092)")
@@ -35,7 +67,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="engage", description=__doc__.splitlines()[0] if __doc__ else None)
+    p = Parser(prog="engage", description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--version", action="version", version=f"engage {version()}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="the whole local stack, with a synthetic demo feed; Ctrl-C stops it")
@@ -50,6 +84,9 @@ def parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="send a JSON Lines file of canonical events through Kafka")
     replay.add_argument("file", help="JSON Lines, one canonical event per line ('-' for stdin)")
+    replay.add_argument(
+        "--dry-run", action="store_true", help="validate every line and report; send nothing, need no Kafka"
+    )
     _common(replay)
 
     mig = sub.add_parser("migrate", help="apply ClickHouse migrations (idempotent)")
@@ -77,6 +114,7 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--members", type=int, default=2000, help="members per community")
     sim.add_argument("--days", type=float, default=14.0)
     sim.add_argument("--spam", type=int, default=24, help="planted spam profiles per community")
+    sim.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
 
     ev = sub.add_parser("eval-spam", help="compare spam flags in ClickHouse with a simulation's labels")
     ev.add_argument("labels", help="labels file written by `engage simulate`")
@@ -110,7 +148,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _token_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _token_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     tok = sub.add_parser("token", help="create, list or revoke the gateway's API tokens (docs/security.md)")
     actions = tok.add_subparsers(dest="token_action", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="a new token, printed once as the last line")
@@ -131,7 +169,48 @@ def _token_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = settings_from(args)
+    prog = f"engage {args.command}"
+    try:
+        settings = settings_from(args)
+    except SystemExit as exc:  # an ENGAGE_* variable that does not parse
+        if args.debug or not isinstance(exc.code, str):
+            raise
+        print(f"{prog}: {exc.code}", file=sys.stderr)
+        return EXIT_USAGE
+    from streams.commands import CommandError
+    from streams.embedded_sql import QueryError
+    from streams.local_stack import StackError
+
+    try:
+        return dispatch(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit as exc:  # a message for a person (Kafka did not answer, ...)
+        if args.debug or not isinstance(exc.code, str):
+            raise
+        print(f"{prog}: {one_line(SystemExit(exc.code))}", file=sys.stderr)
+        return EXIT_FAILURE
+    except CommandError as exc:
+        if args.debug:
+            raise
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (StackError, QueryError) as exc:
+        if args.debug:
+            raise
+        print(f"{prog}: {one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(
+            f"{prog}: {type(exc).__name__}: {one_line(exc)} (run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+
+def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     cmd = args.command
     if cmd == "worker":
         from streams.worker import run_worker
@@ -142,8 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cmd == "gateway":
         from streams.gateway import run_gateway
 
-        run_gateway(settings)
-        return 0
+        return run_gateway(settings)
     if cmd == "topics":
         from streams.topics import ensure_topics
 
@@ -171,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cmd == "replay":
         from streams.commands import replay_command
 
-        return replay_command(settings, args.file)
+        return replay_command(settings, args.file, dry_run=args.dry_run)
     if cmd == "bench":
         import json
 

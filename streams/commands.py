@@ -1,9 +1,15 @@
-"""What the `engage` subcommands do, beyond starting a single process."""
+"""What the `engage` subcommands do, beyond starting a single process.
+
+A mistake or failure a person can meet is raised as `CommandError`: one line
+(what happened, why, what to do) and the exit code (2 usage, 1 failure).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import socket
 import sys
 import time
 import urllib.error
@@ -23,6 +29,56 @@ from streams.embedded_sql import QueryError, owner_url, query
 from streams.envelopes import HEADERS, EnvelopePacker
 from streams.local_stack import LocalStack
 
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class CommandError(Exception):
+    """One line for the person who typed the command, and the exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def usage_error(message: str) -> CommandError:
+    return CommandError(message, EXIT_USAGE)
+
+
+
+
+def embedded_store(settings: Settings) -> Path | None:
+    """The directory of the embedded store, when the DSN is one."""
+    return Path(settings.dsn.split("://", 1)[1]) if settings.embedded else None
+
+
+def check_store_exists(settings: Settings) -> None:
+    """Refuse to read an embedded store that does not exist (opening it would create an empty one)."""
+    path = embedded_store(settings)
+    if path is not None and owner_url(settings) is None and not path.exists():
+        raise CommandError(
+            f"there is no ClickHouse store at {path} yet: start the stack with `engage run` (its worker "
+            "creates it), or point --data-dir or --dsn at an existing one"
+        )
+
+
+def explain(exc: QueryError, settings: Settings) -> CommandError:
+    text = " ".join(str(exc).split())
+    if "UNKNOWN_DATABASE" in text or "Database engagement does not exist" in text:
+        return CommandError(
+            f"ClickHouse at {settings.dsn} has no `engagement` database yet: apply the migrations with "
+            "`engage migrate`, or start the stack with `engage run` (its worker applies them)"
+        )
+    return CommandError(f"query failed: {text[:400]}")
+
+
+def sql_rows(settings: Settings, sql: str, fmt: str) -> bytes:
+    """`query`, with a failure explained in one line."""
+    try:
+        return query(settings, sql, fmt)
+    except QueryError as exc:
+        raise explain(exc, settings) from exc
+
 
 def migrate_command(settings: Settings) -> int:
     url = owner_url(settings) if settings.embedded else None
@@ -37,11 +93,8 @@ def migrate_command(settings: Settings) -> int:
 
 
 def query_command(settings: Settings, sql: str, fmt: str) -> int:
-    try:
-        out = query(settings, sql, fmt)
-    except QueryError as exc:
-        print(f"query failed: {exc}", file=sys.stderr)
-        return 1
+    check_store_exists(settings)
+    out = sql_rows(settings, sql, fmt)
     sys.stdout.buffer.write(out)
     sys.stdout.flush()
     return 0
@@ -55,50 +108,132 @@ def _lines(path: str) -> Iterator[bytes]:
         yield from fh
 
 
-def replay_command(settings: Settings, path: str) -> int:
-    """Validate each line, send the valid ones to Kafka keyed by community; report the rest."""
+def read_input(path: str, what: str, hint: str = "") -> Iterable[bytes]:
+    """The lines of an input file (or stdin, read once into memory), or a usage error naming the file."""
+    if path == "-":
+        return list(sys.stdin.buffer)
+    p = Path(path)
+    try:
+        with p.open("rb"):
+            pass
+    except FileNotFoundError:
+        raise usage_error(f"no such {what} file: {path}" + (f"; {hint}" if hint else "")) from None
+    except IsADirectoryError:
+        raise usage_error(f"{path} is a directory, not a {what} file") from None
+    except OSError as exc:
+        raise usage_error(f"cannot read {what} file {path}: {exc.strerror}") from None
+    return _Reread(path)
+
+
+class _Reread:
+    """A file's lines, read afresh each time they are iterated (validate, then send)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __iter__(self) -> Iterator[bytes]:
+        return _lines(self.path)
+
+
+def validate_lines(lines: Iterable[bytes]) -> tuple[int, list[str], int]:
+    """(valid events, the first problems as 'line N: field: why', invalid lines)."""
+    valid = bad = 0
+    problems: list[str] = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            CanonicalEvent.model_validate_json(line)
+        except ValidationError as exc:
+            bad += 1
+            if len(problems) < 20:
+                first = exc.errors()[0]
+                where = format_location(tuple(first["loc"])) or "line"
+                problems.append(f"line {lineno}: {where}: {first['msg']}")
+            continue
+        valid += 1
+    return valid, problems, bad
+
+
+def kafka_reachable(bootstrap: str, timeout_s: float = 3.0) -> str | None:
+    """None when some bootstrap server accepts a connection, else why not."""
+    why = "no bootstrap server given"
+    for server in filter(None, (s.strip() for s in bootstrap.split(","))):
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host or server, int(port or 9092)), timeout=timeout_s):
+                return None
+        except (OSError, ValueError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+    return why
+
+
+def replay_command(settings: Settings, path: str, dry_run: bool = False) -> int:
+    """Validate the whole file first; then send every event to Kafka keyed by community.
+
+    Nothing is sent when a line is invalid, or with `dry_run`; Kafka is needed only to send.
+    """
     from kafka import KafkaProducer
+    from kafka.errors import KafkaError
     from tqdm import tqdm
 
-    if path != "-" and not Path(path).is_file():
-        print(f"replay: no such file {path!r}", file=sys.stderr)
-        return 2
-    total = None if path == "-" else sum(1 for _ in _lines(path))
-    producer = KafkaProducer(
-        bootstrap_servers=settings.bootstrap,
-        acks="all",
-        linger_ms=20,
-        batch_size=512 * 1024,
-        enable_idempotence=True,
-        max_in_flight_requests_per_connection=5,
-    )
-    sent = bad = 0
-    packer = EnvelopePacker(len(producer.partitions_for(TOPIC_EVENTS)), settings.envelope_limits())
+    name = "stdin" if path == "-" else path
+    lines = read_input(path, "events", "write one with `engage simulate --events FILE`")
+    valid, problems, bad = validate_lines(lines)
+    if dry_run:
+        for problem in problems:
+            print(f"{name} {problem}")
+        more = f" (first {len(problems)} shown)" if bad > len(problems) else ""
+        print(f"{name}: {valid} valid events, {bad} invalid line(s){more}; nothing sent (--dry-run)")
+        return 0 if bad == 0 else EXIT_USAGE
+    if bad:
+        more = f" (and {bad - 1} more invalid line(s))" if bad > 1 else ""
+        raise usage_error(
+            f"{name} {problems[0]}{more}; nothing was sent: fix the file "
+            f"(`engage replay --dry-run {path}` lists the problems)"
+        )
+    if valid == 0:
+        print(f"{name} has no events; nothing sent")
+        return 0
+    unreachable = kafka_reachable(settings.bootstrap)
+    if unreachable is not None:
+        raise CommandError(
+            f"cannot reach Kafka at {settings.bootstrap} ({unreachable}): start the stack with "
+            "`engage run --no-demo` or pass --bootstrap; nothing was sent"
+        )
+    sent = 0
     try:
-        for lineno, line in enumerate(tqdm(_lines(path), total=total, unit="ev", file=sys.stderr), start=1):
-            if not line.strip():
-                continue
-            try:
+        producer = KafkaProducer(
+            bootstrap_servers=settings.bootstrap,
+            acks="all",
+            linger_ms=20,
+            batch_size=512 * 1024,
+            enable_idempotence=True,
+            max_in_flight_requests_per_connection=5,
+            max_block_ms=15_000,
+        )
+        packer = EnvelopePacker(len(producer.partitions_for(TOPIC_EVENTS)), settings.envelope_limits())
+        try:
+            for line in tqdm(lines, total=valid, unit="ev", file=sys.stderr):
+                if not line.strip():
+                    continue
                 event = CanonicalEvent.model_validate_json(line)
-            except ValidationError as exc:
-                bad += 1
-                if bad <= 10:
-                    first = exc.errors()[0]
-                    print(
-                        f"line {lineno}: {format_location(tuple(first['loc']))}: {first['msg']}",
-                        file=sys.stderr,
-                    )
-                continue
-            for partition, value in packer.add(event.community_id, line.rstrip(b"\r\n")):
+                for partition, value in packer.add(event.community_id, line.rstrip(b"\r\n")):
+                    producer.send(TOPIC_EVENTS, value=value, partition=partition, headers=HEADERS)
+                sent += 1
+            for partition, value in packer.flush():
                 producer.send(TOPIC_EVENTS, value=value, partition=partition, headers=HEADERS)
-            sent += 1
-        for partition, value in packer.flush():
-            producer.send(TOPIC_EVENTS, value=value, partition=partition, headers=HEADERS)
-        producer.flush()
-    finally:
-        producer.close()
-    print(f"sent {sent} events to {TOPIC_EVENTS}; skipped {bad} invalid line(s)")
-    return 0 if bad == 0 else 1
+            producer.flush(timeout=120)
+        finally:
+            producer.close(timeout=10)
+    except KafkaError as exc:
+        raise CommandError(
+            f"Kafka at {settings.bootstrap} failed after {sent} of {valid} events were handed to it "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); replaying the whole file again is "
+            "safe (events are deduplicated by event_id)"
+        ) from exc
+    print(f"sent {sent} events to {TOPIC_EVENTS}")
+    return 0
 
 
 def post_events(gateway_url: str, events: list[dict[str, Any]], token: str, timeout_s: float = 10.0) -> int:
@@ -197,10 +332,11 @@ def run_command(settings: Settings, demo: bool, rate: float) -> int:
                 _feed_forever(settings, stack, rate)
             else:
                 while True:
-                    time.sleep(3600)
+                    stack.check_children()  # a child that dies stops everything, with its reason
+                    time.sleep(1.0)
         except KeyboardInterrupt:
             stack.say("\nstopping…")
-    return 0
+    return 0 if stack.clean else EXIT_FAILURE
 
 
 def _feed_forever(settings: Settings, stack: LocalStack, rate: float) -> None:
@@ -210,6 +346,7 @@ def _feed_forever(settings: Settings, stack: LocalStack, rate: float) -> None:
     sent = 0
     last_report = time.monotonic()
     for batch in live_feed(seed=int(time.time()), rate=rate):
+        stack.check_children()
         sent += post_events(settings.gateway_url, batch, stack.api_token)
         now = time.monotonic()
         if now - last_report >= 5:
@@ -218,11 +355,25 @@ def _feed_forever(settings: Settings, stack: LocalStack, rate: float) -> None:
             last_report = now
 
 
+def check_writable(path: str, flag: str) -> None:
+    """A usage error unless `path` can be created: its directory exists and it is not a directory."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise usage_error(f"{path} is a directory; give {flag} a file name")
+    if not parent.is_dir():
+        raise usage_error(f"directory {parent} does not exist (for {flag} {path}): create it or pick another path")
+    if not os.access(parent, os.W_OK):
+        raise usage_error(f"cannot write in {parent} (for {flag} {path}): pick another path")
+
+
 def simulate_command(
     events_path: str, labels_path: str, seed: int, communities: int, members: int, days: float, spam: int
 ) -> int:
     from streams.simulate import write_simulation
 
+    for flag, out in (("--events", events_path), ("--labels", labels_path)):
+        check_writable(out, flag)
     started = time.monotonic()
     n_events, n_labels = write_simulation(
         events_path, labels_path, seed=seed, communities=communities, members_per_community=members,
@@ -244,15 +395,26 @@ def eval_spam_command(settings: Settings, labels_path: str, check: bool) -> int:
 
     from streams.spam.evaluation import evaluate
 
-    labels = [orjson.loads(line) for line in Path(labels_path).read_bytes().splitlines() if line.strip()]
+    hint = f"write one with `engage simulate --labels {labels_path}`"
+    labels = []
+    for lineno, line in enumerate(read_input(labels_path, "labels", hint), start=1):
+        if not line.strip():
+            continue
+        try:
+            label = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise usage_error(f"{labels_path} line {lineno} is not JSON ({exc}); {hint}") from None
+        if not isinstance(label, dict) or "community_id" not in label or "member_id" not in label:
+            raise usage_error(f"{labels_path} line {lineno} is not a label (no community_id/member_id); {hint}")
+        labels.append(label)
     if not labels:
-        print(f"eval-spam: no labels in {labels_path}", file=sys.stderr)
-        return 2
+        raise usage_error(f"no labels in {labels_path}; {hint}")
+    check_store_exists(settings)
     communities = sorted({str(lab["community_id"]) for lab in labels})
     where = "community_id IN (" + ",".join(f"'{c}'" for c in communities) + ")"
 
     def rows(sql: str) -> list[list[Any]]:
-        return [orjson.loads(line) for line in query(settings, sql, "JSONCompactEachRow").splitlines() if line]
+        return [orjson.loads(line) for line in sql_rows(settings, sql, "JSONCompactEachRow").splitlines() if line]
 
     flags = rows(
         "SELECT community_id, member_id, argMin(event_id, flagged_at), argMin(reasons, flagged_at) "

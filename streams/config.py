@@ -78,6 +78,12 @@ class Settings:
     # message's Kafka time), and never before the floor; the worker sends such events to the DLQ
     event_time_max_skew_seconds: float = 300.0
     event_time_floor: str = "2000-01-01T00:00:00+00:00"  # and never before this
+    # The local stack's own: its Kafka controller listener (0: kafka_port + 1), the id its children
+    # answer /readyz with (so a process left over on the same port is never taken for ours), and how
+    # long the worker and the gateway take at most to stop before abandoning work.
+    kafka_controller_port: int = 0
+    instance_id: str = ""
+    shutdown_seconds: float = 10.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -124,6 +130,10 @@ class Settings:
     @property
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def controller_port(self) -> int:
+        return self.kafka_controller_port or self.kafka_port + 1
 
     @property
     def data_path(self) -> Path:

@@ -48,6 +48,11 @@ EVENTS_PRODUCED = Counter(
 GATEWAY_IGNORED = Counter(
     "engage_gateway_ignored_total", "Signed, well-formed deliveries of a kind we do not use.", ["platform"]
 )
+GATEWAY_UNMAPPED = Counter(
+    "engage_gateway_unmapped_total",
+    "Signed deliveries in a shape the adapter cannot map (a required field absent), answered 200 and ignored.",
+    ["platform", "field"],  # field: a path spelled in the adapters' code, so bounded
+)
 GATEWAY_LATENCY = Histogram(
     "engage_gateway_request_duration_seconds",
     "Time from request received to response sent.",

@@ -391,12 +391,14 @@ def pipeline_health() -> dash.Dashboard:
                 ids,
                 "Received, produced, ignored",
                 "Events parsed from deliveries (valid or not), "
-                "events acknowledged by Kafka, and signed deliveries of a kind we do not use.",
+                "events acknowledged by Kafka, and signed deliveries of a kind we do not use; "
+                "unmapped: signed deliveries lacking a field the adapter needs (also ignored).",
                 "ops",
                 [
                     _prom(f"sum(rate(engage_events_received_total{r}))", "received"),
                     _prom(f"sum(rate(engage_events_produced_total{r}))", "produced", "B"),
                     _prom(f"sum(rate(engage_gateway_ignored_total{r}))", "ignored", "C"),
+                    _prom(f"sum(rate(engage_gateway_unmapped_total{r}))", "unmapped", "D"),
                 ],
             )
         )

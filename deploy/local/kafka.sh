@@ -9,6 +9,7 @@
 #   kafka.sh status             exit 0 when it is running
 #   kafka.sh run                format if new, run in the foreground (exec)
 #
+# Exit codes: 0 ok, 1 the broker failed, 2 usage, 3 java/mvn missing, 4 a port is taken.
 # Environment: ENGAGE_KAFKA_PORT (9092), ENGAGE_KAFKA_CONTROLLER_PORT (port+1),
 # ENGAGE_DATA_DIR (./.engage-data), ENGAGE_KAFKA_PARTITIONS (8), ENGAGE_KAFKA_HEAP (768m).
 set -euo pipefail
@@ -76,8 +77,9 @@ format() {
   write_config
   if [ ! -f "$DATA/logs/meta.properties" ]; then
     local id
-    id="$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
-    $(java_cmd) kafka.tools.StorageTool format -t "$id" -c "$DATA/server.properties" >"$DATA/format.log" 2>&1 \
+    # never starts with '-' (the storage tool would take it for an option): see cluster_id.py
+    id="$(python3 "$HERE/cluster_id.py")"
+    $(java_cmd) kafka.tools.StorageTool format --cluster-id="$id" -c "$DATA/server.properties" >"$DATA/format.log" 2>&1 \
       || { cat "$DATA/format.log" >&2; exit 1; }
   fi
 }
@@ -88,9 +90,22 @@ running_pid() {
   kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Another process (any Kafka, a left-over broker of another data dir) must not be taken for ours.
+ports_free() {
+  local p
+  for p in "$PORT" "$CPORT"; do
+    if port_open "$p"; then
+      echo "kafka.sh: port $p on 127.0.0.1 is already in use by another process: stop it, or pick other ports with ENGAGE_KAFKA_PORT (and ENGAGE_KAFKA_CONTROLLER_PORT)" >&2
+      exit 4
+    fi
+  done
+}
+
 wait_port() {
   for _ in $(seq 1 240); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
+    if port_open "$PORT"; then return 0; fi
     running_pid >/dev/null || { echo "kafka.sh: broker exited; last lines of $DATA/broker.log:" >&2; tail -20 "$DATA/broker.log" >&2; exit 1; }
     sleep 0.25
   done
@@ -102,13 +117,18 @@ case "${1:-}" in
   start)
     install; format
     if running_pid >/dev/null; then echo "kafka.sh: already running on 127.0.0.1:$PORT" >&2; exit 0; fi
+    ports_free
     # setsid: the broker survives a Ctrl-C meant for the caller; `stop` ends it.
     setsid $(java_cmd) kafka.Kafka "$DATA/server.properties" >"$DATA/broker.log" 2>&1 </dev/null &
     echo $! >"$DATA/broker.pid"
     wait_port
     echo "kafka.sh: Apache Kafka $VERSION on 127.0.0.1:$PORT (data: $DATA)" >&2 ;;
   run)
+    # in the foreground, as a child of whoever runs it (engage's local stack makes it die with its parent)
+    if running_pid >/dev/null; then echo "kafka.sh: a broker from $DATA already runs (pid $(cat "$DATA/broker.pid"))" >&2; exit 4; fi
+    ports_free
     install; format
+    echo $$ >"$DATA/broker.pid"  # exec keeps this pid
     exec $(java_cmd) kafka.Kafka "$DATA/server.properties" ;;
   stop)
     if pid="$(running_pid)"; then

@@ -263,6 +263,8 @@ class Gateway:
             return web.json_response({"forgotten": 1, "erasure_id": record.erasure_id}, status=200)
         if isinstance(result, Ignored):
             metrics.GATEWAY_IGNORED.labels(label).inc()
+            if result.unmapped is not None:
+                metrics.GATEWAY_UNMAPPED.labels(label, result.unmapped).inc()
             metrics.GATEWAY_DELIVERIES.labels(label, "ignored").inc()
             return web.json_response({"ignored": result.reason}, status=200)
         assert isinstance(result, Accepted)
@@ -401,7 +403,7 @@ class Gateway:
 
     async def readyz(self, request: web.Request) -> web.Response:
         (k_ok, k_why), (c_ok, c_why) = await asyncio.gather(self.producer.ready(), self.clickhouse_ready())
-        body = {"ok": k_ok and c_ok, "kafka": k_why, "clickhouse": c_why}
+        body = {"ok": k_ok and c_ok, "kafka": k_why, "clickhouse": c_why, "instance": self.settings.instance_id}
         return web.json_response(body, status=200 if k_ok and c_ok else 503)
 
     async def metrics_page(self, request: web.Request) -> web.Response:

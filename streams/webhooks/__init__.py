@@ -10,7 +10,9 @@ result into a response (see docs/webhooks.md for status codes and setup):
 4. body is not a JSON object (nor `payload=<json>`)    -> Rejected(415, not_json)
 5. handshake (challenge, ping)                         -> Handshake(status, body, content_type)
    a kind of event the pipeline does not use          -> Ignored(why)
-   a required field missing or out of shape           -> Rejected(422, invalid, path)
+   a required field absent: a shape we cannot map     -> Ignored(why, unmapped=path) (a 4xx would only
+                                                         make the platform retry what can never map)
+   a required field out of shape (type, format)       -> Rejected(422, invalid, path)
    a platform's deletion of a member                  -> Forget(community, member)
    otherwise                                          -> Accepted([CanonicalEvent, ...])
 """
@@ -110,6 +112,8 @@ def handle_webhook(
     try:
         outcome = adapter.map(payload, lowered, ctx)
     except MappingError as exc:
+        if exc.missing:
+            return Ignored(f"{platform} payload has no {exc.path}: a shape we cannot map", unmapped=exc.path)
         return Rejected(422, INVALID, exc.path, f"{platform} payload: {exc}")
     if isinstance(outcome, Handshake | Ignored | Forget):
         return outcome

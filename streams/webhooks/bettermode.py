@@ -34,6 +34,7 @@ from streams.webhooks.config import Secret
 from streams.webhooks.payload import (
     JsonObject,
     MappingError,
+    handshake_fields,
     iso_time,
     obj,
     opt_ident,
@@ -81,7 +82,8 @@ class BettermodeAdapter:
     def map(self, payload: JsonObject, headers: Mapping[str, str], ctx: Context) -> Outcome:
         kind = payload.get("type")
         if kind == "TEST":
-            challenge = text(obj(payload, "data"), "challenge", "data")
+            with handshake_fields():
+                challenge = text(obj(payload, "data"), "challenge", "data")
             answer = {"type": "TEST", "status": "SUCCEEDED", "data": {"challenge": challenge}}
             return Handshake(200, orjson.dumps(answer), "application/json")
         if kind != "SUBSCRIPTION":
@@ -152,7 +154,7 @@ def _post(data: JsonObject, network: str, key: str, ctx: Context) -> Outcome:
     actor_id, actor_role = _actor(data)
     member = opt_ident(post, "createdById") or opt_ident(post, "ownerId") or actor_id
     if member is None:
-        raise MappingError("data.object.createdById", "required id (string or integer) is missing")
+        raise MappingError("data.object.createdById", "required id (string or integer) is missing", missing=True)
     replied_to = opt_ident(post, "repliedToId")
     ancestors = post.get("repliedToIds")
     if replied_to is None and isinstance(ancestors, list) and ancestors and isinstance(ancestors[-1], str):
@@ -183,11 +185,11 @@ def _reaction(data: JsonObject, network: str, key: str, ctx: Context) -> Outcome
         or (opt_ident(nested_post, "id") if nested_post else None)
     )
     if post_id is None:
-        raise MappingError("data.object.postId", "the reacted-to post id is missing")
+        raise MappingError("data.object.postId", "the reacted-to post id is missing", missing=True)
     actor_id, actor_role = _actor(data)
     member = actor_id or (opt_ident(reaction, "participantId") if reaction else None)
     if member is None:
-        raise MappingError("data.actor.id", "required id (string or integer) is missing")
+        raise MappingError("data.actor.id", "required id (string or integer) is missing", missing=True)
     author = opt_ident(nested_post, "createdById") if nested_post else None
     return [
         Draft(
@@ -227,7 +229,7 @@ def _required_member(data: JsonObject) -> str:
     target = opt_obj(data, "target")
     member = opt_ident(target, "memberId") if target else None
     if member is None:
-        raise MappingError("data.object.id", "required id (string or integer) is missing")
+        raise MappingError("data.object.id", "required id (string or integer) is missing", missing=True)
     return member
 
 
@@ -238,7 +240,7 @@ def _space_membership(data: JsonObject, network: str, key: str, ctx: Context) ->
         opt_ident(target, "memberId") if target else None
     )
     if member is None:
-        raise MappingError("data.object.memberId", "required id (string or integer) is missing")
+        raise MappingError("data.object.memberId", "required id (string or integer) is missing", missing=True)
     actor_id, _ = _actor(data)
     added_by_someone_else = actor_id is not None and actor_id != member
     return [

@@ -75,7 +75,7 @@ class DiscourseAdapter:
             return Handshake(200, PING_ANSWER, "application/json")
         host = instance_host(headers)
         if host is None:
-            raise MappingError(f"headers.{INSTANCE}", "required header is missing")
+            raise MappingError(f"headers.{INSTANCE}", "required header is missing", missing=True)
         if name == "post_created":
             return _post(obj(payload, "post"), "post", host, ctx)
         if name == "topic_created":

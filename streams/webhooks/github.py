@@ -88,7 +88,7 @@ class GitHubAdapter:
             return Handshake(200, PING_ANSWER, "application/json")
         delivery = headers.get(DELIVERY, "").strip()
         if not delivery:
-            raise MappingError(f"headers.{DELIVERY}", "required header is missing")
+            raise MappingError(f"headers.{DELIVERY}", "required header is missing", missing=True)
         action = payload.get("action")
         if event in COMMENT_EVENTS:
             if action != "created":

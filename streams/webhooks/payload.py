@@ -1,13 +1,18 @@
 """Reading platform payloads: decode the body, then pull typed fields with a path for every failure.
 
-A missing or mistyped required field raises `MappingError(path)`, which becomes
-`Rejected(422, "invalid", path)`. Paths are dotted from the payload root
-(`event.item.ts`); header fields read as `headers.x-github-delivery`.
+A required field that is absent (missing, null or empty) raises `MappingError(path,
+missing=True)`: a shape of the platform's payload the adapter cannot map, answered
+200, ignored and counted by path (the platform would only retry a 4xx). A field that
+is there but out of shape (wrong type, a date that does not parse) raises
+`MappingError(path)`, which becomes `Rejected(422, "invalid", path)`. Paths are dotted
+from the payload root (`event.item.ts`), always spelled in the adapters' code (so they
+are bounded metric labels); header fields read as `headers.x-github-delivery`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qs
@@ -18,12 +23,27 @@ JsonObject = Mapping[str, object]
 
 
 class MappingError(Exception):
-    """A required field is missing or has the wrong type."""
+    """A required field is absent (`missing`) or has the wrong type."""
 
-    def __init__(self, path: str, message: str) -> None:
+    def __init__(self, path: str, message: str, missing: bool = False) -> None:
         super().__init__(f"{path}: {message}")
         self.path = path
         self.message = message
+        self.missing = missing
+
+
+def _absent(value: object) -> bool:
+    return value is None or value == ""
+
+
+@contextmanager
+def handshake_fields() -> Iterator[None]:
+    """A handshake without its challenge cannot be answered at all: malformed (422), never ignored."""
+    try:
+        yield
+    except MappingError as exc:
+        exc.missing = False
+        raise
 
 
 def decode_body(body: bytes) -> JsonObject | None:
@@ -48,7 +68,9 @@ def child(path: str, key: str) -> str:
 def obj(parent: JsonObject, key: str, path: str = "") -> JsonObject:
     value = parent.get(key)
     if not isinstance(value, dict):
-        raise MappingError(child(path, key), "required object is missing")
+        if _absent(value):
+            raise MappingError(child(path, key), "required object is missing", missing=True)
+        raise MappingError(child(path, key), "not an object")
     return value
 
 
@@ -60,7 +82,9 @@ def opt_obj(parent: JsonObject, key: str) -> JsonObject | None:
 def text(parent: JsonObject, key: str, path: str = "") -> str:
     value = parent.get(key)
     if not isinstance(value, str) or not value:
-        raise MappingError(child(path, key), "required non-empty string is missing")
+        if _absent(value):
+            raise MappingError(child(path, key), "required non-empty string is missing", missing=True)
+        raise MappingError(child(path, key), "not a string")
     return value
 
 
@@ -73,7 +97,9 @@ def ident(parent: JsonObject, key: str, path: str = "") -> str:
     """An id that platforms send as a string or an integer, as a string."""
     value = opt_ident(parent, key)
     if value is None:
-        raise MappingError(child(path, key), "required id (string or integer) is missing")
+        if _absent(parent.get(key)):
+            raise MappingError(child(path, key), "required id (string or integer) is missing", missing=True)
+        raise MappingError(child(path, key), "not an id (string or integer)")
     return value
 
 

@@ -38,9 +38,14 @@ class Handshake:
 
 @dataclass(frozen=True)
 class Ignored:
-    """A verified, well-formed delivery of a kind the pipeline does not use: answer 200."""
+    """A verified delivery of a kind the pipeline does not use, or in a shape it cannot map: answer 200.
+
+    `unmapped` is the path of the required field the delivery lacks (a bounded metric label:
+    paths are spelled in the adapters' code); None for a kind we do not use.
+    """
 
     reason: str
+    unmapped: str | None = None
 
 
 @dataclass(frozen=True)

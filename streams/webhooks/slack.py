@@ -10,7 +10,8 @@ on its retries). Community: `team_id` (`team_id/channel` with channel granularit
   a thread reply targets `channel:thread_ts`, target author `parent_user_id`.
 - `message` sharing/forwarding a message (attachment `is_share` / `is_msg_unfurl`) -> share
   of `channel_id:ts`, target author `author_id`; plus a comment when the sharer wrote text.
-- `message` from an app (`bot_message`, or `bot_id` set) -> comment with actor_role bot.
+- `message` from an app (`bot_message`, or `bot_id` set) -> comment with actor_role bot; one
+  that names no channel (Slack's own `bot_message` example has none) cannot be mapped: ignored.
 - `member_joined_channel` -> join: invite when `inviter` is set, else organic.
 - `user_change` with `user.deleted: true` (a deactivated account) -> forget the user in the
   workspace (docs/privacy.md); other profile changes are not used.
@@ -33,6 +34,7 @@ from streams.webhooks.payload import (
     JsonObject,
     MappingError,
     epoch_seconds,
+    handshake_fields,
     ident,
     obj,
     opt_ident,
@@ -72,7 +74,8 @@ class SlackAdapter:
     def map(self, payload: JsonObject, headers: Mapping[str, str], ctx: Context) -> Outcome:
         kind = payload.get("type")
         if kind == "url_verification":
-            return Handshake(200, text(payload, "challenge").encode(), "text/plain")
+            with handshake_fields():
+                return Handshake(200, text(payload, "challenge").encode(), "text/plain")
         if kind != "event_callback":
             return Ignored(f"slack payload type {kind!r} is not used")
         team = ident(payload, "team_id")
@@ -100,7 +103,7 @@ def _event_time(payload: JsonObject, event: JsonObject) -> datetime:
         return epoch_seconds(event_ts, "event.event_ts")
     seconds = opt_int(payload, "event_time")
     if seconds is None:
-        raise MappingError("event_time", "required Unix time is missing")
+        raise MappingError("event_time", "required Unix time is missing", missing=True)
     return epoch_seconds(str(seconds), "event_time")
 
 
@@ -135,7 +138,7 @@ def _message(event: JsonObject, team: str, event_id: str, ctx: Context) -> Outco
     is_bot = subtype == "bot_message" or bot_id is not None
     member = opt_ident(event, "user") or (bot_id if is_bot else None)
     if member is None:
-        raise MappingError("event.user", "required id (string or integer) is missing")
+        raise MappingError("event.user", "required id (string or integer) is missing", missing=True)
     channel = ident(event, "channel", "event")
     ts = text(event, "ts", "event")
     key = f"{team}:{event_id}"

@@ -39,6 +39,7 @@ from streams.config import (
     Settings,
 )
 from streams.embedded_sql import write_owner_file
+from streams.shutdown import StopDeadline
 from streams.snapshots import SnapshotStore
 from streams.stall import StallDetector
 from streams.state_registry import Outputs, StateRegistry
@@ -259,7 +260,7 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        status, body = await http.readiness(ch)
+        status, body = await http.readiness(ch, settings.instance_id)
         return web.json(body, status=status)
 
     class SqlView(faust.web.View):
@@ -324,6 +325,8 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     """Run the worker until SIGINT/SIGTERM."""
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    # a stop request must end the process within shutdown_seconds, even with Kafka gone
+    StopDeadline("worker", settings.shutdown_seconds).install_after(worker, "install_signal_handlers")
     metrics.WORKER_LAST_PROGRESS.set(time.time())
     worker.execute_from_commandline()
 

@@ -20,14 +20,15 @@ def health(stall: StallDetector) -> tuple[int, dict[str, Any]]:
     return (200 if ok else 503), {"ok": ok, "reason": why}
 
 
-async def readiness(ch: ClickHouseAccess) -> tuple[int, dict[str, Any]]:
+async def readiness(ch: ClickHouseAccess, instance: str) -> tuple[int, dict[str, Any]]:
+    """Ready once migrations ran and ClickHouse answers; `instance` proves which process this is."""
     if not ch.migrated:
         return 503, {"ok": False, "clickhouse": "migrations not applied yet"}
     try:
         await asyncio.to_thread(ch.raw_query, "SELECT 1", "TSV")
     except Exception as exc:
         return 503, {"ok": False, "clickhouse": str(exc)[:300]}
-    return 200, {"ok": True}
+    return 200, {"ok": True, "instance": instance}
 
 
 # ClickHouse error codes of a query stopped by its limits: TIMEOUT_EXCEEDED, MEMORY_LIMIT_EXCEEDED,

@@ -297,11 +297,20 @@ def test_signed_deliveries_of_unused_kinds_are_ignored_and_counted(e2e_settings:
     assert fixtures
     before = end_offsets(e2e_settings, TOPIC_EVENTS)
     ignored_before = metric(e2e_settings, "engage_gateway_ignored_total", platform=platform)
+    unmapped = [f.expect["unmapped"] for f in fixtures if "unmapped" in f.expect]
+    unmapped_before = {
+        field: metric(e2e_settings, "engage_gateway_unmapped_total", platform=platform, field=field)
+        for field in unmapped
+    }
     for f in fixtures:
         r = deliver(e2e_settings, f)
         assert r.status_code == 200, f"{f.id}: {r.text}"
         assert r.json()["ignored"], f.id
     assert metric(e2e_settings, "engage_gateway_ignored_total", platform=platform) == ignored_before + len(fixtures)
+    # a shape we cannot map (Slack's own bot_message example names no channel) is counted by the field it lacks
+    for field, before_count in unmapped_before.items():
+        after = metric(e2e_settings, "engage_gateway_unmapped_total", platform=platform, field=field)
+        assert after == before_count + unmapped.count(field), field
     assert end_offsets(e2e_settings, TOPIC_EVENTS) == before
 
 

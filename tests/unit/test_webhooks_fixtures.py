@@ -37,6 +37,7 @@ def test_fixture_maps_as_expected(f: Fixture) -> None:
     elif expect["result"] == "ignored":
         assert isinstance(result, Ignored), result
         assert result.reason
+        assert result.unmapped == expect.get("unmapped"), f"{f.id}: unmapped"
     else:
         assert isinstance(result, Accepted), result
         assert len(result.events) == len(expect["events"])
