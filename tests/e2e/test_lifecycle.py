@@ -24,7 +24,7 @@ import pytest
 
 from streams.commands import post_events
 from streams.config import Settings
-from streams.local_stack import port_in_use, ready_instance
+from streams.local_stack import local_token_path, port_in_use, ready_instance
 from streams.shutdown import EXIT_ABANDONED
 
 ENGAGE = str(Path(sys.executable).parent / "engage")
@@ -190,7 +190,8 @@ def post_one(settings: Settings, tag: str) -> None:
         "source": "api",
         "join_source": "invite",
     }
-    assert post_events(settings.gateway_url, [event]) == 1
+    token = local_token_path(settings).read_text().strip()  # the stack issues its own at start
+    assert post_events(settings.gateway_url, [event], token) == 1
 
 
 def engage_query_count(run: Run, community: str) -> int:
