@@ -45,6 +45,8 @@ def child_env(settings: Settings) -> dict[str, str]:
             "ENGAGE_SINK_MAX_RETRY_SECONDS": str(settings.sink_max_retry_seconds),
             "ENGAGE_FAULT_CLICKHOUSE_FILE": settings.fault_clickhouse_file,
             "ENGAGE_STALL_SECONDS": str(settings.stall_seconds),
+            "ENGAGE_FAULT_KILL_FILE": settings.fault_kill_file,
+            "ENGAGE_KAFKA_SESSION_TIMEOUT_SECONDS": str(settings.kafka_session_timeout_seconds),
         }
     )
     return env

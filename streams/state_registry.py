@@ -30,6 +30,8 @@ class Community:
     partition: int
     last_offset: int = -1  # newest offset of the events topic applied to this state
     dirty: bool = False
+    # ids of the moderation decisions applied: a copy met again in the log is ignored
+    decisions: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -113,9 +115,15 @@ class StateRegistry:
             self._rows(c, outcome.touched | {flag.member_id for flag in flags}, out)
         return out
 
-    def moderate(self, decision: ModerationDecision, partition: int) -> Outputs:
+    def moderate(self, decision: ModerationDecision, partition: int, key: str | None = None) -> Outputs:
+        """Apply a decision once: a second one with the same `key` (its decision id) changes nothing."""
         out = Outputs()
         c = self.community(decision.community_id, partition)
+        if key is not None:
+            if key in c.decisions:
+                out.skipped = 1
+                return out
+            c.decisions.add(key)
         flag = c.spam.apply_moderation(
             decision.member_id,
             decision.action.value,
@@ -150,6 +158,7 @@ class StateRegistry:
             "last_offset": c.last_offset,
             "scoring": c.scorer.snapshot(),
             "spam": c.spam.snapshot(),
+            "decisions": sorted(c.decisions),
         }
         return zlib.compress(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), 1)
 
@@ -164,6 +173,7 @@ class StateRegistry:
             SpamDetector.restore(doc["spam"], self.spam_config),
             int(doc["partition"]),
             int(doc["last_offset"]),
+            decisions=set(doc.get("decisions", ())),
         )
         self.communities[community_id] = c
         return c
