@@ -233,6 +233,14 @@ def create_app(settings: Settings) -> faust.App:
         status, body = await http.readiness(ch)
         return web.json(body, status=status)
 
+    @app.page("/v1/partitions")
+    async def partitions_page(web: Any, request: Any) -> Any:
+        # who owns what, for drills and operators: assigned by the group, and restored in this process
+        assigned = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == TOPIC_EVENTS)
+        return web.json(
+            {"assigned": assigned, "ready": sorted(partitions.ready), "communities": len(registry.communities)}
+        )
+
     class SqlView(faust.web.View):
         """POST read-only SQL as the body; `?format=` any ClickHouse output format."""
 
