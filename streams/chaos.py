@@ -624,17 +624,19 @@ class Drill:
         sender = Sender(self.settings)
         stores = Stores([self.settings])
         started = time.monotonic()
-        getattr(self, "_" + scenario.replace("-", "_"))(result, sender, order, stores, communities)
-        sender.join()
-        self.settle(stores)
-        accepted = {e["event_id"]: e for e in events if e["event_id"] in sender.accepted_ids}
-        result.accepted = len(accepted)
-        result.sent = sender.sent
-        result.retried_requests = sender.retried
-        if len(accepted) != len(events):
-            result.mismatches.append(f"{len(events) - len(accepted)} events were never accepted")
-        check(result, self.settings, stores, communities, accepted)
-        self._cleanup()
+        try:
+            getattr(self, "_" + scenario.replace("-", "_"))(result, sender, order, stores, communities)
+            sender.join()
+            self.settle(stores)
+            accepted = {e["event_id"]: e for e in events if e["event_id"] in sender.accepted_ids}
+            result.accepted = len(accepted)
+            result.sent = sender.sent
+            result.retried_requests = sender.retried
+            if len(accepted) != len(events):
+                result.mismatches.append(f"{len(events) - len(accepted)} events were never accepted")
+            check(result, self.settings, stores, communities, accepted)
+        finally:
+            self._cleanup()  # a second worker never outlives its scenario
         result.recovery_s = round(max(result.recoveries_s, default=0.0), 2)
         result.recoveries_s = [round(x, 2) for x in result.recoveries_s]
         result.seconds = round(time.monotonic() - started, 1)
