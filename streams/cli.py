@@ -121,6 +121,23 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     _common(ev)
 
+    ch = sub.add_parser(
+        "chaos", help="fault drills on a local stack of its own: kill -9, broker restart, two workers, outages"
+    )
+    ch.add_argument(
+        "--scenario", action="append", help="kill9, kafka-restart, two-workers, moderation-kill, "
+        "clickhouse-outage (repeatable; default: all)"
+    )
+    ch.add_argument("--events", type=int, default=3000, help="about how many events each scenario sends")
+    ch.add_argument("--seed", type=int, default=1)
+    ch.add_argument("--feed-seconds", type=float, default=40.0, help="each scenario's events spread over this long")
+    ch.add_argument("--broker-down-seconds", type=float, default=30.0, help="kafka-restart: how long Kafka is down")
+    ch.add_argument(
+        "--clickhouse-down-seconds", type=float, default=60.0, help="clickhouse-outage: how long writes fail"
+    )
+    ch.add_argument("--json", action="store_true", help="one JSON object per scenario and line, no table")
+    ch.add_argument("--keep", action="store_true", help="keep the drill's data directory (logs, stores)")
+
     gw = sub.add_parser("gateway", help="serve the HTTP gateway")
     _common(gw)
     wk = sub.add_parser("worker", help="run the Faust worker")
@@ -272,6 +289,14 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.commands import eval_spam_command
 
         return eval_spam_command(settings, args.labels, args.check)
+    if cmd == "chaos":
+        from streams.chaos import SCENARIOS, Plan, chaos_command
+
+        plan = Plan(
+            events=args.events, seed=args.seed, feed_seconds=args.feed_seconds,
+            broker_down_seconds=args.broker_down_seconds, clickhouse_down_seconds=args.clickhouse_down_seconds,
+        )
+        return chaos_command(settings, args.scenario or list(SCENARIOS), plan, args.json, args.keep)
     if cmd == "run":
         from streams.commands import run_command
 

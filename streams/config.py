@@ -57,6 +57,13 @@ class Settings:
     # While this file exists every ClickHouse write fails at the client boundary:
     # for outage drills and the outage test. Empty: off.
     fault_clickhouse_file: str = ""
+    # While this file names a point (write, batch, checkpoint), the worker SIGKILLs itself there,
+    # once: for kill -9 drills (`engage chaos`, streams/worker/faults.py). Empty: off.
+    fault_kill_file: str = ""
+    # A worker that stops heartbeating (kill -9, a lost node) loses its partitions after this.
+    kafka_session_timeout_seconds: float = 10.0
+    # Clients of the gateway (`engage chaos`, senders) send it as `Authorization: Bearer`; empty: none.
+    api_token: str = ""
     webhook_secrets_file: str = ""
     pseudonymize_key: str = ""
     community_granularity: str = (

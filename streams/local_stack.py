@@ -118,6 +118,8 @@ def child_env(settings: Settings) -> dict[str, str]:
             "ENGAGE_API_TOKENS_FILE": str(settings.tokens_path),
             "ENGAGE_INSTANCE_ID": settings.instance_id,
             "ENGAGE_SHUTDOWN_SECONDS": str(settings.shutdown_seconds),
+            "ENGAGE_FAULT_KILL_FILE": settings.fault_kill_file,
+            "ENGAGE_KAFKA_SESSION_TIMEOUT_SECONDS": str(settings.kafka_session_timeout_seconds),
         }
     )
     return env

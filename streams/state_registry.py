@@ -33,6 +33,8 @@ class Community:
     dirty: bool = False
     # erasures this state was rebuilt without: "community|member_key" -> erased_at (streams/worker/erasures.py)
     erasures: dict[str, float] = field(default_factory=dict)
+    # ids of the moderation decisions applied: a copy met again in the log is ignored
+    decisions: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -117,9 +119,15 @@ class StateRegistry:
             self._rows(c, outcome.touched | {flag.member_id for flag in flags}, out)
         return out
 
-    def moderate(self, decision: ModerationDecision, partition: int) -> Outputs:
+    def moderate(self, decision: ModerationDecision, partition: int, key: str | None = None) -> Outputs:
+        """Apply a decision once: a second one with the same `key` (its decision id) changes nothing."""
         out = Outputs()
         c = self.community(decision.community_id, partition)
+        if key is not None:
+            if key in c.decisions:
+                out.skipped = 1
+                return out
+            c.decisions.add(key)
         flag = c.spam.apply_moderation(
             decision.member_id,
             decision.action.value,
@@ -155,6 +163,7 @@ class StateRegistry:
             "scoring": c.scorer.snapshot(),
             "spam": c.spam.snapshot(),
             "erasures": c.erasures,
+            "decisions": sorted(c.decisions),
         }
         return zlib.compress(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), 1)
 
@@ -170,6 +179,7 @@ class StateRegistry:
             int(doc["partition"]),
             int(doc["last_offset"]),
             erasures={k: float(v) for k, v in doc.get("erasures", {}).items()},
+            decisions=set(doc.get("decisions", ())),
         )
         for key, erased_at in c.erasures.items():
             erased_community, member_key = key.rsplit("|", 1)

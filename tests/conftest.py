@@ -60,6 +60,10 @@ def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         snapshot_seconds=2.0,
         sink_max_retry_seconds=1.0,
         fault_clickhouse_file=str(data / "fail-clickhouse"),
+        # kill -9 drills (tests/e2e/test_chaos.py): the worker's kill switch, and a short session so
+        # the group gives up on a killed worker in seconds
+        fault_kill_file=str(data / "kill-worker"),
+        kafka_session_timeout_seconds=6.0,
     )
 
 

@@ -26,7 +26,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from schemas.outputs import ModerationDecision
 from sinks.access import ClickHouseAccess
 from sinks.batch_writer import Backoff, BatchWriter
-from sinks.tables import MODERATION_COLUMNS, moderation_row
 from streams import metrics
 from streams.api_tokens import TokenStore
 from streams.config import (
@@ -39,12 +38,14 @@ from streams.config import (
     Settings,
 )
 from streams.embedded_sql import write_owner_file
+from streams.envelopes import partition_for
 from streams.shutdown import StopDeadline
 from streams.snapshots import SnapshotStore
 from streams.stall import StallDetector
 from streams.state_registry import Outputs, StateRegistry
 from streams.worker import erasures as erasure_step
-from streams.worker import http
+from streams.worker import http, moderation
+from streams.worker.faults import KillSwitch
 from streams.worker.pipeline import DeadLetterOut, Incoming, Pipeline
 from streams.worker.recovery import Partitions
 
@@ -83,6 +84,7 @@ class EventsAgent:
             await self.send_dead_letters(result.dead_letters)
             # 4. Tier changes and flags for downstream consumers (at least once).
             await publish(self.tier_changes, self.flags, result.outputs)
+            self.pipeline.kill_switch.at("batch")  # drills only (streams/worker/faults.py)
             # 5. A checkpoint when due: only here, between batches, so never a half-stored batch.
             if self.partitions.checkpoint_due():
                 await self.partitions.checkpoint()
@@ -136,6 +138,9 @@ def create_app(settings: Settings) -> faust.App:
         web_in_thread=False,
         datadir=str(settings.data_path / "faust"),
         broker_commit_interval=1.0,
+        # a worker killed without a goodbye is given up on (its partitions move) after this
+        broker_session_timeout=settings.kafka_session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 4),
     )
     events_topic = app.topic(TOPIC_EVENTS, value_type=bytes, key_type=bytes, partitions=settings.partitions)
     moderation_topic = app.topic(TOPIC_MODERATION, value_type=bytes, key_type=bytes, partitions=settings.partitions)
@@ -155,8 +160,13 @@ def create_app(settings: Settings) -> faust.App:
         lambda: ch, backoff=Backoff(max_s=settings.sink_max_retry_seconds), should_stop=stopping.is_set
     )
     registry = StateRegistry(settings.scoring(), settings.spam())
+    kill_switch = KillSwitch(settings.fault_kill_file)
     pipeline = Pipeline(
-        registry, writer, clock_skew_s=settings.event_time_max_skew_seconds, time_floor=settings.event_time_floor_ts
+        registry,
+        writer,
+        clock_skew_s=settings.event_time_max_skew_seconds,
+        time_floor=settings.event_time_floor_ts,
+        kill_switch=kill_switch,
     )
     snapshots = SnapshotStore(
         snapshot_table.data,
@@ -166,7 +176,7 @@ def create_app(settings: Settings) -> faust.App:
     async def committed(partition: int) -> int:
         return await _committed(settings, partition)
 
-    partitions = Partitions(settings, registry, pipeline, snapshots, committed)
+    partitions = Partitions(settings, registry, pipeline, snapshots, committed, kill_switch=kill_switch)
     agent = EventsAgent(app, settings, partitions, pipeline)
     erasures = erasure_step.Erasures(settings, partitions, pipeline, ch, writer)
     partitions.erasures = erasures
@@ -187,6 +197,8 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(moderation_topic)
     async def process_moderation(stream: Any) -> None:
+        # A decision is not applied here: it is copied into its community's events partition
+        # and applied there, at one place in the log that every replay meets (streams/worker/moderation.py).
         async for event in stream.events():
             msg = event.message
             try:
@@ -202,21 +214,12 @@ def create_app(settings: Settings) -> faust.App:
                 )
                 metrics.EVENTS_DLQ.labels("invalid").inc()
                 continue
-            async with partitions.lock:
-                await partitions.ensure(msg.partition, None)
-                if registry.forgotten.is_forgotten(
-                    decision.community_id, decision.member_id, decision.decided_at.timestamp()
-                ):
-                    continue  # a decision about a forgotten member (docs/privacy.md)
-                outputs = registry.moderate(decision, msg.partition)
-                await asyncio.to_thread(pipeline.store, outputs)
-                await asyncio.to_thread(
-                    writer.write, "moderation", MODERATION_COLUMNS, [moderation_row(decision, time.time())]
-                )
-                await publish(agent.tier_changes, agent.flags, outputs)
-                # a decision is rare and not in the events log: checkpoint its partition at once
-                await partitions.checkpoint({msg.partition})
-            metrics.MODERATION_DECISIONS.labels(decision.action.value).inc()
+            sent = await events_topic.send(
+                value=moderation.encode(decision),
+                partition=partition_for(decision.community_id, settings.partitions),
+                headers=moderation.HEADERS,
+            )
+            await sent  # in the log before this message is acknowledged
 
     @app.agent(erasures_topic)
     async def process_erasures(stream: Any) -> None:
@@ -262,6 +265,14 @@ def create_app(settings: Settings) -> faust.App:
     async def readyz(web: Any, request: Any) -> Any:
         status, body = await http.readiness(ch, settings.instance_id)
         return web.json(body, status=status)
+
+    @app.page("/v1/partitions")
+    async def partitions_page(web: Any, request: Any) -> Any:
+        # who owns what, for drills and operators: assigned by the group, and restored in this process
+        assigned = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == TOPIC_EVENTS)
+        return web.json(
+            {"assigned": assigned, "ready": sorted(partitions.ready), "communities": len(registry.communities)}
+        )
 
     class SqlView(faust.web.View):
         """POST read-only SQL as the body; `?format=` any ClickHouse output format."""

@@ -15,14 +15,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from schemas.outputs import ModerationDecision
 from sinks.batch_writer import BatchWriter
 from sinks.tables import (
     COMMUNITY_STATE_COLUMNS,
+    MODERATION_COLUMNS,
     SPAM_FLAGS_COLUMNS,
     TIER_CHANGES_COLUMNS,
     community_state_row,
     events_arrow,
     member_state_arrow,
+    moderation_row,
     spam_flag_row,
     tier_change_row,
 )
@@ -30,6 +33,8 @@ from streams import metrics
 from streams.decode import TimeBounds, decode_envelope
 from streams.event_record import TYPE_NAMES, EventRecord
 from streams.state_registry import Outputs, StateRegistry
+from streams.worker import moderation
+from streams.worker.faults import KillSwitch
 
 
 class Incoming(NamedTuple):
@@ -73,16 +78,34 @@ class BatchResult:
     messages: int
 
 
+def merge(into: BatchResult, more: BatchResult) -> None:
+    """Add what `more` produced to `into` (a batch processed in runs)."""
+    o, m = into.outputs, more.outputs
+    o.members.update(m.members)
+    o.community_rows.extend(m.community_rows)
+    o.tier_changes.extend(m.tier_changes)
+    o.flags.extend(m.flags)
+    o.scored += m.scored
+    o.duplicates += m.duplicates
+    o.late += m.late
+    o.skipped += m.skipped
+    into.dead_letters.extend(more.dead_letters)
+    into.events += more.events
+    into.messages += more.messages
+
+
 class Pipeline:
     def __init__(
         self,
         registry: StateRegistry,
         writer: BatchWriter,
-        clock_skew_s: float,
-        time_floor: float,
+        clock_skew_s: float = 300.0,
+        time_floor: float = 946_684_800.0,  # 2000-01-01T00:00:00Z, Settings.event_time_floor's default
         wall_clock: Callable[[], float] = time.time,
+        kill_switch: KillSwitch | None = None,
     ) -> None:
         self.registry = registry
+        self.kill_switch = kill_switch or KillSwitch("")
         self.writer = writer
         self.decay_rate = registry.scoring.decay_rate  # written with member rows: views decay them
         self.clock_skew_s = clock_skew_s
@@ -112,9 +135,7 @@ class Pipeline:
                 out.offsets.extend([msg.offset] * n)
                 out.kafka_times.append(msg.timestamp)
             for line, why, raw in env.dead:
-                out.dead_letters.append(
-                    DeadLetterOut(raw, why.reason, why.detail, msg.partition, msg.offset, line)
-                )
+                out.dead_letters.append(DeadLetterOut(raw, why.reason, why.detail, msg.partition, msg.offset, line))
         return out
 
     def forget(self, decoded: Decoded) -> Decoded:
@@ -167,7 +188,15 @@ class Pipeline:
     # ------------------------------------------------------------------ compositions
 
     def process(self, batch: Sequence[Incoming]) -> BatchResult:
-        """Decode → state → rows → store; returns once ClickHouse holds all of it (blocking)."""
+        """Decode → state → rows → store; returns once ClickHouse holds all of it (blocking).
+
+        A moderation decision in the batch (streams/worker/moderation.py) is applied at its
+        place: the envelopes before it are processed first, those after it next."""
+        if moderation.has_decisions(batch):
+            return self._in_order(batch)
+        return self._process(batch)
+
+    def _process(self, batch: Sequence[Incoming]) -> BatchResult:
         decoded = self.forget(self.decode(batch))
         ingested_at = time.time()
         raw: Future[None] = self._io.submit(self.store_events, decoded, ingested_at)
@@ -175,15 +204,54 @@ class Pipeline:
             outputs = self.state(decoded)
         finally:
             raw.result()  # the raw events are stored (or the write gave up) before anything else
+        self.kill_switch.at("write")
         self._io.submit(self.store_state, outputs).result()
         self._observe(decoded, outputs)
         return BatchResult(outputs, decoded.dead_letters, len(decoded.records), len(batch))
 
     def replay(self, batch: Sequence[Incoming]) -> int:
-        """Decode → state only (recovery: the rows of these events are stored already)."""
-        decoded = self.forget(self.decode(batch))
-        self.state(decoded, outputs=False)
-        return len(decoded.records)
+        """Decode → state only (recovery: the rows of these events are stored already).
+        Decisions in the batch are applied at their place, as `process` does."""
+        applied = 0
+        for part in moderation.split(batch) if moderation.has_decisions(batch) else [list(batch)]:
+            if isinstance(part, moderation.Sequenced):
+                if part.decision is not None and not self._about_forgotten(part.decision):
+                    self.registry.moderate(part.decision, part.partition, moderation.decision_key(part.decision))
+                continue
+            decoded = self.forget(self.decode(part))
+            self.state(decoded, outputs=False)
+            applied += len(decoded.records)
+        return applied
+
+    def moderate(self, seq: moderation.Sequenced) -> BatchResult:
+        """One sequenced decision: state, then its rows and the decision itself in ClickHouse."""
+        if seq.decision is None:
+            dead = DeadLetterOut(seq.raw, "invalid", seq.error, seq.partition, seq.offset, 0)
+            return BatchResult(Outputs(), [dead], 0, 1)
+        decision = seq.decision
+        if self._about_forgotten(decision):  # a decision about a forgotten member (docs/privacy.md)
+            return BatchResult(Outputs(), [], 0, 1)
+        outputs = self.registry.moderate(decision, seq.partition, moderation.decision_key(decision))
+        if not outputs.skipped:  # a copy of a decision already applied changes nothing
+            self._io.submit(self.store_state, outputs).result()
+            row = moderation_row(
+                decision.model_copy(update={"decision_id": moderation.decision_key(decision)}), time.time()
+            )
+            self._io.submit(self.writer.write, "moderation", MODERATION_COLUMNS, [row]).result()
+            metrics.MODERATION_DECISIONS.labels(decision.action.value).inc()
+        return BatchResult(outputs, [], 0, 1)
+
+    def _in_order(self, batch: Sequence[Incoming]) -> BatchResult:
+        total = BatchResult(Outputs(), [], 0, 0)
+        for part in moderation.split(batch):
+            result = self.moderate(part) if isinstance(part, moderation.Sequenced) else self._process(part)
+            merge(total, result)
+        return total
+
+    def _about_forgotten(self, decision: ModerationDecision) -> bool:
+        return self.registry.forgotten.is_forgotten(
+            decision.community_id, decision.member_id, decision.decided_at.timestamp()
+        )
 
     def store(self, outputs: Outputs) -> None:
         """Rows for state changed outside a batch (a moderation decision)."""
