@@ -9,13 +9,17 @@ the owner, so readers come through it).
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sinks.clickhouse import QueryLimits, connect, connect_new, read_only_sql
 from sinks.migrate import migrate
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -27,8 +31,10 @@ class ClickHouseAccess:
         fault_file: str = "",
         on_open: Callable[[], None] = lambda: None,
         limits: QueryLimits | None = None,
+        open_wait_s: float = 60.0,
     ) -> None:
         self.dsn = dsn
+        self.open_wait_s = open_wait_s
         self.limits = limits or QueryLimits()
         self._readers = threading.local()  # a client per reading thread: queries never queue behind each other
         self.migrated = False
@@ -40,9 +46,24 @@ class ClickHouseAccess:
 
     def client(self) -> Any:
         if self._client is None:
-            self._client = connect(self.dsn)
+            self._client = self._open()
             self._on_open()
         return self._client
+
+    def _open(self) -> Any:
+        """Open the store; an embedded one held by another process (an `engage query` of a stopped
+        stack, a worker still exiting) is retried for `open_wait_s` before giving up."""
+        deadline = time.monotonic() + self.open_wait_s
+        delay = 0.2
+        while True:
+            try:
+                return connect(self.dsn)
+            except Exception as exc:
+                if not self.dsn.startswith("chdb:") or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("ClickHouse store %s not available yet (%s); retrying in %.1fs", self.dsn, exc, delay)
+                time.sleep(delay)
+                delay = min(2.0, delay * 2)
 
     def raw_insert(self, table: str, column_names: Sequence[str], insert_block: bytes, fmt: str) -> Any:
         if self.fault_file is not None and self.fault_file.exists():

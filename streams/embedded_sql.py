@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from sinks.clickhouse import connect, read_only_sql
+from sinks.clickhouse import connect, connect_new, read_only_sql
 from streams.config import Settings
 
 
@@ -49,11 +49,16 @@ def query(settings: Settings, sql: str, fmt: str = "TabSeparatedWithNames", time
     """Run read-only `sql` wherever the data is; return ClickHouse's output in `fmt`."""
     url = owner_url(settings) if settings.embedded else None
     if url is None:
-        client = connect(settings.dsn)
+        # No worker owns the store: open it for this query only and close it again, so a worker
+        # starting now (or soon) can take it; an embedded store admits one process at a time.
+        client = connect(settings.dsn) if not settings.embedded else connect_new(settings.dsn)
         try:
             return bytes(client.raw_query(read_only_sql(sql, settings.sql_limits()), fmt=fmt))
         except Exception as exc:
             raise QueryError(str(exc)) from exc
+        finally:
+            if settings.embedded:
+                client.close()
     req = urllib.request.Request(
         f"{url}/v1/sql?{urllib.parse.urlencode({'format': fmt})}", data=sql.encode(), method="POST"
     )
