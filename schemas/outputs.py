@@ -41,6 +41,7 @@ class SpamStatus(StrEnum):
     FLAGGED = "flagged"
     CONFIRMED = "confirmed"
     CLEARED = "cleared"
+    REVIEW = "review"  # weak evidence waiting for a moderator; not excluded from the scores
 
 
 class SpamFlag(BaseModel):
