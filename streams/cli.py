@@ -77,8 +77,11 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--spam", type=int, default=24, help="planted spam profiles per community")
 
     ev = sub.add_parser("eval-spam", help="compare spam flags in ClickHouse with a simulation's labels")
-    ev.add_argument("labels", help="labels file written by `engage simulate`")
+    ev.add_argument("labels", nargs="?", help="labels file written by `engage simulate` (not with --seeds)")
     ev.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    ev.add_argument("--seeds", type=int, default=0,
+                    help="instead: run the spam core in-process over this many simulated seeds, report the worst case")
+    ev.add_argument("--first-seed", type=int, default=1001, help="with --seeds: the first seed (default 1001)")
     _common(ev)
 
     gw = sub.add_parser("gateway", help="serve the HTTP gateway")
@@ -141,6 +144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.events, args.labels, args.seed, args.communities, args.members, args.days, args.spam
         )
     if cmd == "eval-spam":
+        if args.seeds:
+            from streams.spam.evaluation import seeds_command
+
+            return seeds_command(args.seeds, args.first_seed, args.check)
+        if not args.labels:
+            print("eval-spam: give a labels file, or --seeds N to evaluate in-process", file=sys.stderr)
+            return 2
         from streams.commands import eval_spam_command
 
         return eval_spam_command(settings, args.labels, args.check)
