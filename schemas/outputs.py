@@ -42,6 +42,7 @@ class SpamStatus(StrEnum):
     CONFIRMED = "confirmed"
     CLEARED = "cleared"
     REVIEW = "review"  # weak evidence waiting for a moderator; not excluded from the scores
+    DISMISSED = "dismissed"  # a review a moderator cleared
 
 
 class SpamFlag(BaseModel):

@@ -33,6 +33,7 @@ from streams.spam.flags import (
     REASONS,
     STATUS_CLEARED,
     STATUS_CONFIRMED,
+    STATUS_DISMISSED,
     STATUS_FLAGGED,
     STATUS_REVIEW,
     STATUSES,
@@ -51,7 +52,7 @@ _REDELIVERED = -(1 << 30)
 
 # The state byte of a member: status code in the low 3 bits, then flags.
 _STATUS_MASK = 0x07
-_NONE, _FLAGGED, _CONFIRMED, _CLEARED, _REVIEW = range(5)
+_NONE, _FLAGGED, _CONFIRMED, _CLEARED, _REVIEW, _DISMISSED = range(6)
 _STATUS_CODE = {name: code for code, name in enumerate(STATUSES)}
 _STAFF = 0x08  # an event with a role other than member: never flagged
 _NOT_NEW = 0x10  # never a newcomer: joined from an exempt source, or a forgotten member back
@@ -535,7 +536,8 @@ class SpamDetector:
         content seen), so only a new burst or new duplicated content flags again.
         A clear of a member never flagged still forgives, so the outcome does not
         depend on whether the decision was applied before or after the flag on replay.
-        A member in `review` is confirmed or cleared the same way.
+        A member in `review` is confirmed the same way; cleared, its status is `dismissed` (it never
+        was a spam flag: analytics count flags without reviews and dismissals).
         `reason` is kept with the decision (engagement.moderation), not on the flag.
         """
         if action not in ("confirm", "clear"):
@@ -555,10 +557,11 @@ class SpamDetector:
             d.newcomer_reviewed = True
             self._stash_reviewed(d)
             self._drop_windows(i, member_id)
-            if d.flag is None or st & _STATUS_MASK == _CLEARED:
+            code = st & _STATUS_MASK
+            if d.flag is None or code in (_CLEARED, _DISMISSED):
                 self._state[i] = st
                 return None
-            status = STATUS_CLEARED
+            status = STATUS_DISMISSED if code == _REVIEW else STATUS_CLEARED
         else:
             if st & _STATUS_MASK == _CONFIRMED:
                 return None
