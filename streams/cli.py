@@ -72,9 +72,11 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--labels", default="simulation-labels.jsonl", help="ground-truth labels file to write")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--communities", type=int, default=4)
-    sim.add_argument("--members", type=int, default=2000, help="members per community")
+    sim.add_argument("--members", default="2000",
+                     help="members per community, or LO-HI: sizes drawn log-uniformly per community (10-10000)")
     sim.add_argument("--days", type=float, default=14.0)
-    sim.add_argument("--spam", type=int, default=24, help="planted spam profiles per community")
+    sim.add_argument("--spam", type=int, default=None,
+                     help="planted spam profiles per community (default 24; with LO-HI, 1 per 40 members, 3-60)")
 
     ev = sub.add_parser("eval-spam", help="compare spam flags in ClickHouse with a simulation's labels")
     ev.add_argument("labels", nargs="?", help="labels file written by `engage simulate` (not with --seeds)")

@@ -123,3 +123,14 @@ def test_many_seeds_report_the_worst_case_per_kind() -> None:
     text = "\n".join(report.lines())
     assert "worst case over 3 seeds" in text and "targets:" in text and "met" in text
     assert not set(TUNING_SEEDS) & set(HELD_OUT_SEEDS)
+
+
+def test_engage_eval_spam_seeds_is_the_command_in_the_docs(capsys: pytest.CaptureFixture[str]) -> None:
+    # docs/spam.md: `engage eval-spam --seeds 20 --first-seed 3001 --check`, here one of those seeds.
+    from streams.cli import main
+
+    assert main(["eval-spam", "--seeds", "1", "--first-seed", "3012", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "worst case over 1 seeds:" in out and "recall worst" in out and ": met" in out
+    assert main(["eval-spam"]) == 2  # neither labels nor --seeds
+    assert "give a labels file, or --seeds N" in capsys.readouterr().err
