@@ -1,6 +1,6 @@
 """Which event ids a community has already scored, for the length of the dedup window.
 
-Ids are kept as 64-bit BLAKE2b hashes (stable across processes, unlike `hash()`),
+Ids are kept as 64-bit XXH3 hashes (stable across processes, unlike `hash()`),
 bucketed by the UTC day of the event's own time so a whole day expires at once.
 A re-delivery is the same immutable event, so it carries the same occurred_at and
 is looked up in that day's bucket only.
@@ -16,9 +16,12 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
-from hashlib import blake2b
+from collections.abc import Sequence
 from typing import Any
 
+from xxhash import xxh3_64_intdigest
+
+from streams.event_record import EventRecord
 from streams.scoring.config import DAY_SECONDS
 from streams.scoring.packed_arrays import array_from_b64, array_to_b64
 
@@ -26,9 +29,12 @@ _MERGE_MIN = 1024
 _HOT_DAYS = 2  # the clock's day and the one before stay sets
 
 
+_SIGN = 1 << 63
+
+
 def event_id_hash(event_id: str) -> int:
     """A signed 64-bit hash of an event id, the same in every process."""
-    return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "little", signed=True)
+    return xxh3_64_intdigest(event_id.encode()) - _SIGN  # shifted into int64 range
 
 
 class _DayBucket:
@@ -68,8 +74,9 @@ class EventIdMemory:
 
     def add(self, event_id: str, ts: float) -> bool:
         """Remember `event_id` (occurred at `ts`); False when it was seen before."""
-        h = int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "little", signed=True)
-        day = int(ts // DAY_SECONDS)
+        return self._add(event_id_hash(event_id), int(ts // DAY_SECONDS))
+
+    def _add(self, h: int, day: int) -> bool:
         bucket = self._buckets.get(day)
         if bucket is None:
             bucket = self._buckets[day] = _DayBucket(array("q") if day < self._hot_from_day else None)
@@ -87,6 +94,51 @@ class EventIdMemory:
             return True
         recent.add(h)
         return True
+
+    def fresh(
+        self, events: Sequence[EventRecord], clock: float, lateness: float
+    ) -> tuple[list[EventRecord], int, int, float]:
+        """The events to score, in order: (events, late, duplicates, clock after them).
+
+        Late first (`ts < clock - lateness`, with the clock moved by the events kept),
+        then duplicates; the ids kept are remembered. Housekeeping is left to the caller.
+        """
+        kept: list[EventRecord] = []
+        keep = kept.append
+        late = duplicates = 0
+        buckets = self._buckets
+        hot_day = None  # the last day seen while it is a plain set: most events fall in it
+        hot: set[int] = set()
+        sign = _SIGN
+        for event in events:
+            ts = event[4]
+            if ts < clock - lateness:
+                late += 1
+                continue
+            h = xxh3_64_intdigest(event[0].encode()) - sign
+            day = int(ts // DAY_SECONDS)
+            if day == hot_day:
+                if h in hot:
+                    duplicates += 1
+                    continue
+                hot.add(h)
+            else:
+                bucket = buckets.get(day)
+                if bucket is not None and bucket.frozen is None:
+                    hot_day, hot = day, bucket.recent
+                    if h in hot:
+                        duplicates += 1
+                        continue
+                    hot.add(h)
+                elif not self._add(h, day):
+                    duplicates += 1
+                    continue
+                elif buckets[day].frozen is None:
+                    hot_day, hot = day, buckets[day].recent
+            keep(event)
+            if ts > clock:
+                clock = ts
+        return kept, late, duplicates, clock
 
     def housekeep(self, clock: float, window: float) -> None:
         """Forget days that ended `window` before `clock`; freeze days no longer hot."""
