@@ -91,7 +91,7 @@ class CommunityScorer:
         self._decay = ForwardDecay(config.decay_rate, 0.0, config.rebase_exponent)
         self._clock = _NO_CLOCK
         self._m = MemberTable()
-        self._dedup = EventIdMemory()
+        self._dedup = EventIdMemory(config.dedup_window_seconds)
         self._creators: list[tuple[float, int]] = []
         self._curators: list[tuple[float, int]] = []
         self._heap_limits = [0, 4096, 4096]  # per tier: compact its heap past this many entries
@@ -251,7 +251,7 @@ class CommunityScorer:
         self._score(kept[start:] if start else kept, out)
         dedup = self._dedup
         if self._clock >= dedup.next_housekeeping:
-            dedup.housekeep(self._clock, cfg.dedup_window_seconds)
+            dedup.housekeep(self._clock)
         out.community_rows.append(self.minute_row())
         touched = out.touched
         touched.update(e.member_id for e in kept)
@@ -314,6 +314,8 @@ class CommunityScorer:
         low_c = creators[0][0] if creators else inf
         low_u = curators[0][0] if curators else inf
         tie = self._tie
+        tier_counts = self._tier_counts
+        k_high = self._k_range[1]
 
         for a, t, kind, ts, role, source in zip(actor_idx, target_idx, kinds, times, roles, sources, strict=True):
             advanced = ts > clock
@@ -325,10 +327,15 @@ class CommunityScorer:
                     minute = this_minute
                 self._clock = clock = ts
                 f = exp(-rate * (clock - landmark))
-            if a >= known:  # first appearance, as the actor
+            if a >= known:  # first appearance, as the actor: a lurker, counted when eligible
                 role_of[a] = role
                 known = a + 1
-                self._know(a)
+                if not role and not excluded[a]:
+                    self._eligible += 1
+                    tier_counts[LURKER] += 1
+                    if self._eligible > k_high:
+                        self._resize_tops()
+                        k_high = self._k_range[1]
             if ts < first_seen[a]:
                 first_seen[a] = ts
             counts[a] += 1
@@ -336,6 +343,7 @@ class CommunityScorer:
                 last_active[a] = ts
                 if role != role_of[a]:
                     self._set_role(a, role, clock)
+                    k_high = self._k_range[1]
 
             if kind == JOIN:
                 if ts < join_ts[a]:
@@ -381,7 +389,12 @@ class CommunityScorer:
                 if t >= 0:
                     if t >= known:  # first appearance, as the target author
                         known = t + 1
-                        self._know(t)
+                        if not role_of[t] and not excluded[t]:
+                            self._eligible += 1
+                            tier_counts[LURKER] += 1
+                            if self._eligible > k_high:
+                                self._resize_tops()
+                                k_high = self._k_range[1]
                     if ts < first_seen[t]:
                         first_seen[t] = ts
                     received[t] += w
@@ -461,7 +474,7 @@ class CommunityScorer:
         clock = snapshot["clock"]
         scorer._clock = _NO_CLOCK if clock is None else float(clock)
         m = scorer._set_table(MemberTable.restore(snapshot["members"]))
-        scorer._dedup = EventIdMemory.restore(snapshot["dedup"])
+        scorer._dedup = EventIdMemory.restore(snapshot["dedup"], config.dedup_window_seconds)
         scorer._pending_excluded = set(snapshot["pending_excluded"])
         scorer._excluded_count = sum(m.excluded)
         sums = snapshot["sums"]
@@ -504,13 +517,6 @@ class CommunityScorer:
 
     def _is_eligible(self, idx: int) -> bool:
         return not self._m.role[idx] and not self._m.excluded[idx]
-
-    def _know(self, idx: int) -> None:
-        """A member's first scored appearance: a lurker, counted when eligible."""
-        if self._is_eligible(idx):
-            self._eligible += 1
-            self._tier_counts[LURKER] += 1
-            self._resize_tops()
 
     def _resize_tops(self) -> None:
         """Follow the top-k sizes after the eligible count moved (cheap while no k changes)."""
@@ -765,7 +771,7 @@ class CommunityScorer:
         heapq.heapify(self._creators)
         heapq.heapify(self._curators)
         self._eligible = int(eligible_mask.sum())
-        self._tier_counts = [int((eligible_mask & (tier == code)).sum()) for code in (LURKER, CURATOR, CREATOR)]
+        self._tier_counts[:] = [int((eligible_mask & (tier == code)).sum()) for code in (LURKER, CURATOR, CREATOR)]
         positive = np.flatnonzero(eligible_mask & (creation > 0.0))
         self._positive = len(positive)
         candidates = list(zip(creation[positive].tolist(), positive.tolist(), strict=True))

@@ -24,15 +24,18 @@ _RECENT_MIN = 64  # the recent-id cache holds max(this, members / 16) ids
 
 
 class MemberIndex:
-    __slots__ = ("_blob", "_collisions", "_ends", "_hashes", "_recent", "_slots")
+    __slots__ = ("_blob", "_collisions", "_ends", "_hashes", "_older", "_recent", "_slots")
 
     def __init__(self) -> None:
         self._blob = bytearray()
-        self._ends = array("Q")  # end offset of each id in `_blob`
-        self._hashes = array("q")  # hash(id) per member, to probe and rebuild without the ids
+        self._ends = array("I")  # end offset of each id in `_blob` (4 GiB of ids at most)
+        self._hashes = array("I")  # low 32 bits of hash(id) per member: probe and rebuild without the ids
         self._slots = array("i", [_EMPTY]) * _MIN_SLOTS
         self._collisions: dict[str, int] = {}  # ids whose hash an earlier member already holds
+        # Recently resolved ids, in two generations: `_recent` fills up to half the cap, then
+        # becomes `_older`; an id found in `_older` moves back. At most max(64, members/16) ids.
         self._recent: dict[str, int] = {}
+        self._older: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._ends)
@@ -53,6 +56,8 @@ class MemberIndex:
     def get(self, member_id: str) -> int | None:
         """The index of one id, or None."""
         idx = self._recent.get(member_id)
+        if idx is None:
+            idx = self._older.get(member_id)
         if idx is not None:
             return idx
         idx, _ = self._probe(member_id, hash(member_id))
@@ -75,9 +80,11 @@ class MemberIndex:
             idx = slots[pos]
             if idx < 0:
                 return None, pos
-            if hashes[idx] == h:
+            if hashes[idx] == h & 0xFFFF_FFFF:
                 ends = self._ends
-                if self._blob[ends[idx - 1] if idx else 0 : ends[idx]] == name.encode():
+                start = ends[idx - 1] if idx else 0
+                encoded = name.encode()
+                if ends[idx] - start == len(encoded) and self._blob.startswith(encoded, start):
                     return idx, -1
                 return self._collisions.get(name), -1
             pos = (pos + 1) & mask
@@ -85,8 +92,8 @@ class MemberIndex:
     def resolve(self, names: list[str]) -> tuple[list[int], int]:
         """Indexes of distinct `names`, new ones appended in list order; returns (indexes, first new)."""
         first_new = len(self._ends)
-        recent = self._recent
-        cap = max(_RECENT_MIN, first_new >> 4)
+        recent, older = self._recent, self._older
+        half = max(_RECENT_MIN, first_new >> 4) >> 1
         get = recent.get
         found = [get(name, -1) for name in names]
         blob, ends, hashes = self._blob, self._ends, self._hashes
@@ -94,22 +101,27 @@ class MemberIndex:
             if idx >= 0:
                 continue
             name = names[pos]
-            h = hash(name)
-            known, free = self._probe(name, h)
+            known = older.get(name)
             if known is None:
-                known = len(ends)
-                blob += name.encode()
-                ends.append(len(blob))
-                hashes.append(h)
-                if free < 0:
-                    self._collisions[name] = known
-                else:
-                    self._slots[free] = known
-                    if len(ends) - len(self._collisions) > _MAX_LOAD * len(self._slots):
-                        self._grow()
+                h = hash(name)
+                known, free = self._probe(name, h)
+                if known is None:
+                    known = len(ends)
+                    blob += name.encode()
+                    if len(blob) > 0xFFFF_FFFF:
+                        raise OverflowError("over 4 GiB of member ids in one community: beyond the member index")
+                    ends.append(len(blob))
+                    hashes.append(h & 0xFFFF_FFFF)
+                    if free < 0:
+                        self._collisions[name] = known
+                    else:
+                        self._slots[free] = known
+                        if len(ends) - len(self._collisions) > _MAX_LOAD * len(self._slots):
+                            self._grow()
             found[pos] = known
-            if len(recent) >= cap:
-                recent.clear()
+            if len(recent) >= half:
+                self._older = older = recent
+                self._recent = recent = {}
             recent[name] = known
         return found, first_new
 
@@ -118,7 +130,7 @@ class MemberIndex:
         size = 2 * len(self._slots)
         slots = np.full(size, _EMPTY, np.int32)
         mask = size - 1
-        hashes = np.frombuffer(self._hashes, np.int64)
+        hashes = np.frombuffer(self._hashes, np.uint32).astype(np.int64)
         pending = np.arange(len(hashes), dtype=np.int64)
         if self._collisions:
             keep = np.ones(len(pending), bool)
@@ -143,6 +155,7 @@ class MemberIndex:
         index = cls()
         found, _ = index.resolve(ids)
         index._recent.clear()
+        index._older.clear()
         if found != list(range(len(ids))):
             raise ValueError(
                 "scoring snapshot lists a member id twice; discard it and replay the community from the log"

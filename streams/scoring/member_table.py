@@ -27,7 +27,7 @@ _FLOAT_COLUMNS = {
     "last_comment": -math.inf,  # -inf: never commented
     "join_ts": math.inf,  # +inf: no join scored
 }
-_EVENTS_TYPECODE = "L"  # events counted: unsigned, at least 32 bits
+_EVENTS_TYPECODE = "I"  # events counted: unsigned 32 bits
 _BYTE_COLUMNS = ("tier", "role", "join_source", "excluded")
 
 

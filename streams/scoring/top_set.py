@@ -149,7 +149,10 @@ class TopSet:
 
     def resize(self, eligible: int) -> None:
         """Follow k = top_count(share, eligible) after the eligible count changed."""
-        self.low, self.high = k_range(self.share, eligible)
+        if eligible == self.high + 1:  # the usual step: one member past the range
+            self.low, self.high = eligible, _range_high(self.share, eligible, top_count(self.share, eligible))
+        else:
+            self.low, self.high = k_range(self.share, eligible)
         k = top_count(self.share, eligible)
         if k == self.k:
             return
@@ -248,14 +251,20 @@ def k_range(share: float, eligible: int) -> tuple[int, int]:
     (and walked) with top_count itself: a few calls.
     """
     k = top_count(share, eligible)
-    high = max(eligible, int(k / share))
-    while high > eligible and top_count(share, high) != k:
-        high -= 1
-    while top_count(share, high + 1) == k:
-        high += 1
+    high = _range_high(share, eligible, k)
     low = min(eligible, int((k - 1) / share) + 1) if k > 1 else 0
     while low > 0 and top_count(share, low - 1) == k:
         low -= 1
     while top_count(share, low) != k:
         low += 1
     return low, high
+
+
+def _range_high(share: float, eligible: int, k: int) -> int:
+    """The largest count from `eligible` on whose top_count is still k."""
+    high = max(eligible, int(k / share))
+    while high > eligible and top_count(share, high) != k:
+        high -= 1
+    while top_count(share, high + 1) == k:
+        high += 1
+    return high
