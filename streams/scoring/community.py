@@ -37,6 +37,7 @@ from streams.scoring.top_set import Discard, TopSet
 SNAPSHOT_FORMAT = 2
 _NO_CLOCK = -math.inf
 MINUTE = 60.0
+HEAP_COMPACT_MIN = 4096  # lazy heaps are not compacted below this many entries (tests lower it)
 _heappush = heapq.heappush
 _heappop = heapq.heappop
 _community_of = itemgetter(2)
@@ -94,7 +95,8 @@ class CommunityScorer:
         self._dedup = EventIdMemory(config.dedup_window_seconds)
         self._creators: list[tuple[float, int]] = []
         self._curators: list[tuple[float, int]] = []
-        self._heap_limits = [0, 4096, 4096]  # per tier: compact its heap past this many entries
+        # per tier: compact its heap past this many entries
+        self._heap_limits = [0, HEAP_COMPACT_MIN, HEAP_COMPACT_MIN]
         self._ambassadors: set[int] = set()
         self._amb_changed: list[int] = []  # members whose ambassador standing may have changed
         m = self._m
@@ -564,7 +566,7 @@ class CommunityScorer:
         self._active[idx] = last_comment
         heap = self._active_heap
         _heappush(heap, (last_comment, idx))
-        if len(heap) > 1024 and len(heap) > 4 * len(self._active):
+        if len(heap) > HEAP_COMPACT_MIN and len(heap) > 4 * len(self._active):
             active = self._active
             self._active_heap = [entry for entry in heap if active.get(entry[1]) == entry[0]]
             heapq.heapify(self._active_heap)
@@ -589,6 +591,7 @@ class CommunityScorer:
         """Move a member to base tier `new` and record it."""
         m = self._m
         old = m.tier[idx]
+        m.tier[idx] = new  # first: a heap compaction below keeps only entries of the member's tier
         if new == CREATOR:
             key = m.tier_key[idx] = m.creation[idx]
             _heappush(self._creators, (key, idx))
@@ -599,7 +602,6 @@ class CommunityScorer:
             _heappush(self._curators, (key, idx))
             if len(self._curators) > self._heap_limits[CURATOR]:
                 self._compact_tier_heap(self._curators, CURATOR)
-        m.tier[idx] = new
         eligible = self._is_eligible(idx)
         if eligible:
             self._tier_counts[old] -= 1
@@ -665,7 +667,7 @@ class CommunityScorer:
         tiers, tier_key = m.tier, m.tier_key
         heap[:] = [entry for entry in heap if tiers[entry[1]] == tier and tier_key[entry[1]] == entry[0]]
         heapq.heapify(heap)
-        self._heap_limits[tier] = max(4096, 2 * len(heap))
+        self._heap_limits[tier] = max(HEAP_COMPACT_MIN, 2 * len(heap))
 
     # ------------------------------------------------------------------ ambassadors
 
@@ -789,7 +791,11 @@ class CommunityScorer:
                 if eligible_mask[idx] and last_comment[idx] >= since:
                     self._activate(idx, last_comment[idx])
         self._amb_changed.clear()
-        self._heap_limits = [0, max(4096, 2 * len(self._creators)), max(4096, 2 * len(self._curators))]
+        self._heap_limits = [
+            0,
+            max(HEAP_COMPACT_MIN, 2 * len(self._curators)),
+            max(HEAP_COMPACT_MIN, 2 * len(self._creators)),
+        ]
 
 
 def _minute_start(clock: float) -> float:
