@@ -41,6 +41,8 @@ class SpamStatus(StrEnum):
     FLAGGED = "flagged"
     CONFIRMED = "confirmed"
     CLEARED = "cleared"
+    REVIEW = "review"  # weak evidence waiting for a moderator; not excluded from the scores
+    DISMISSED = "dismissed"  # a review a moderator cleared
 
 
 class SpamFlag(BaseModel):

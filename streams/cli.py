@@ -111,14 +111,19 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--labels", default="simulation-labels.jsonl", help="ground-truth labels file to write")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--communities", type=int, default=4)
-    sim.add_argument("--members", type=int, default=2000, help="members per community")
+    sim.add_argument("--members", default="2000",
+                     help="members per community, or LO-HI: sizes drawn log-uniformly per community (10-10000)")
     sim.add_argument("--days", type=float, default=14.0)
-    sim.add_argument("--spam", type=int, default=24, help="planted spam profiles per community")
+    sim.add_argument("--spam", type=int, default=None,
+                     help="planted spam profiles per community (default 24; with LO-HI, 1 per 40 members, 3-60)")
     sim.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
 
     ev = sub.add_parser("eval-spam", help="compare spam flags in ClickHouse with a simulation's labels")
-    ev.add_argument("labels", help="labels file written by `engage simulate`")
+    ev.add_argument("labels", nargs="?", help="labels file written by `engage simulate` (not with --seeds)")
     ev.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    ev.add_argument("--seeds", type=int, default=0,
+                    help="instead: run the spam core in-process over this many simulated seeds, report the worst case")
+    ev.add_argument("--first-seed", type=int, default=1001, help="with --seeds: the first seed (default 1001)")
     _common(ev)
 
     ch = sub.add_parser(
@@ -286,6 +291,13 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             args.events, args.labels, args.seed, args.communities, args.members, args.days, args.spam
         )
     if cmd == "eval-spam":
+        if args.seeds:
+            from streams.spam.evaluation import seeds_command
+
+            return seeds_command(args.seeds, args.first_seed, args.check)
+        if not args.labels:
+            print("eval-spam: give a labels file, or --seeds N to evaluate in-process", file=sys.stderr)
+            return 2
         from streams.commands import eval_spam_command
 
         return eval_spam_command(settings, args.labels, args.check)

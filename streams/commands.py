@@ -368,16 +368,23 @@ def check_writable(path: str, flag: str) -> None:
 
 
 def simulate_command(
-    events_path: str, labels_path: str, seed: int, communities: int, members: int, days: float, spam: int
+    events_path: str, labels_path: str, seed: int, communities: int, members: int | str, days: float,
+    spam: int | None,
 ) -> int:
-    from streams.simulate import write_simulation
+    from streams.simulate import draw_sizes, spam_for_size, write_simulation
 
     for flag, out in (("--events", events_path), ("--labels", labels_path)):
         check_writable(out, flag)
+    text = str(members)
+    lo, sep, hi = text.partition("-")
+    if not (lo.isdigit() and (not sep or hi.isdigit())) or int(lo) < 1 or (sep and int(hi) < int(lo)):
+        raise usage_error(f"simulate: --members {text!r} is neither a size (2000) nor a range LO-HI (10-10000)")
+    sizes = draw_sizes(seed, communities, int(lo), int(hi)) if sep else [int(lo)] * communities
+    counts = [spam if spam is not None else (spam_for_size(n) if sep else 24) for n in sizes]
     started = time.monotonic()
     n_events, n_labels = write_simulation(
-        events_path, labels_path, seed=seed, communities=communities, members_per_community=members,
-        days=days, spam_profiles_per_community=spam,
+        events_path, labels_path, seed=seed, communities=communities, members_per_community=sizes,
+        days=days, spam_profiles_per_community=counts,
     )
     print(
         f"wrote {n_events} events to {events_path} and {n_labels} labels to {labels_path} "
@@ -418,7 +425,12 @@ def eval_spam_command(settings: Settings, labels_path: str, check: bool) -> int:
 
     flags = rows(
         "SELECT community_id, member_id, argMin(event_id, flagged_at), argMin(reasons, flagged_at) "
-        f"FROM engagement.spam_flags FINAL WHERE {where} AND event_id != '' GROUP BY community_id, member_id"
+        f"FROM engagement.spam_flags FINAL WHERE {where} AND event_id != '' "
+        "AND status NOT IN ('review', 'dismissed') GROUP BY community_id, member_id"
+    )
+    reviewed = rows(  # weak evidence sent to a moderator: neither a catch nor a false flag
+        f"SELECT DISTINCT community_id, member_id FROM engagement.spam_flags FINAL WHERE {where} "
+        "AND status IN ('review', 'dismissed')"
     )
     log_order = rows(f"SELECT community_id, member_id, event_id FROM engagement.events FINAL WHERE {where} "
                      "ORDER BY kafka_partition, kafka_offset")
@@ -435,7 +447,7 @@ def eval_spam_command(settings: Settings, labels_path: str, check: bool) -> int:
     }
     report = evaluate(
         [(c, m, e) for c, m, e, _ in flags], labels, [tuple(r) for r in log_order], ambassadors,
-        {(c, m): r for c, m, _, r in flags},
+        {(c, m): r for c, m, _, r in flags}, {(c, m) for c, m in reviewed},
     )
     print("\n".join(report.lines()))
     fast = report.median_events_to_flag_of(("burst", "duplicate"))

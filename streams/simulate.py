@@ -25,16 +25,19 @@ import orjson
 
 _log = math.log
 
-SPAM_KINDS: tuple[str, ...] = ("burst", "duplicate", "link_heavy", "velocity")
+SPAM_KINDS: tuple[str, ...] = ("burst", "duplicate", "link_heavy", "link_dropper", "velocity")
 LEGIT_KINDS: tuple[str, ...] = (
     "normal",
     "prolific_creator",
     "greeter",
     "launch_day",
+    "link_sharer",
     "owner",
     "moderator",
     "bot",
 )
+# Legitimate members that look like spam to a naive rule (docs/spam.md, "The simulator").
+HARD_NEGATIVE_KINDS: tuple[str, ...] = ("prolific_creator", "greeter", "launch_day", "link_sharer", "bot")
 DEFAULT_START = datetime(2025, 3, 3, tzinfo=UTC)
 
 DAY = 86_400.0
@@ -81,6 +84,7 @@ _EVERGREEN = {INVITE: 0.30, ORGANIC: 0.20, PROMOTION: 0.03, IMPORT: 0.25}
 # "SS.mmmZ" for every millisecond of a minute: the tail of each timestamp, looked up, not formatted.
 _SECONDS = [f"{ms // 1000:02d}.{ms % 1000:03d}Z" for ms in range(60_000)]
 _HOURS_MINUTES = [f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440)]
+GREETER_HISTORY_DAYS = 14  # greeters' comments from before the window are in the log (their record)
 _STOCK_PHRASES = 6  # "thanks!", "+1", "congrats!"...: one fingerprint each, shared by everybody
 
 
@@ -92,11 +96,12 @@ class _Options:
     history_days: float
     prolific: int
     greeters: int
+    link_sharers: int
     launch_day: bool
     promotion: bool
     imports: bool
     bots: bool
-    spam: int
+    spam: int | tuple[int, ...]
     spam_kinds: tuple[str, ...]
 
 
@@ -121,11 +126,45 @@ def _near(rng: random.Random, fp: int, max_flips: int = 2) -> int:
     return fp
 
 
+@dataclass(frozen=True)
+class AttackShape:
+    """The ranges one kind of spam profile is drawn from (each profile draws its own values)."""
+
+    quiet_seconds: tuple[float, float]  # join to attack, log-uniform
+    likes_before: tuple[int, int]  # ordinary likes before the attack
+    comments_before: tuple[int, int]  # ordinary comments (no link) before the attack
+    comments: tuple[int, int]  # attack comments
+    links: tuple[int, int]  # links in a comment that carries links
+    link_share: tuple[float, float]  # share of attack comments carrying links
+    gap_seconds: tuple[float, float]  # between attack comments (uniform for bursts, log-uniform otherwise)
+
+
+MINUTE = 60.0
+ATTACK_SHAPES: dict[str, AttackShape] = {
+    # Sleepers: quiet for minutes to ten days (past the 7 days after which a member counts as old).
+    "burst": AttackShape((2 * MINUTE, 10 * DAY), (0, 6), (0, 2), (8, 40), (1, 2), (0.0, 1.0), (0.5, 6.0)),
+    "duplicate": AttackShape(
+        (2 * MINUTE, 10 * DAY), (0, 6), (0, 2), (3, 12), (1, 2), (0.8, 1.0), (20.0, 30 * MINUTE)
+    ),
+    # Newcomer-day attacks: within hours of joining.
+    "link_heavy": AttackShape((MINUTE, 16 * HOUR), (0, 4), (0, 0), (3, 8), (1, 3), (1.0, 1.0), (30.0, HOUR)),
+    "link_dropper": AttackShape((MINUTE, 16 * HOUR), (0, 4), (0, 1), (2, 3), (2, 3), (1.0, 1.0), (MINUTE, 3 * HOUR)),
+    "velocity": AttackShape(
+        (MINUTE, 4 * HOUR), (0, 4), (0, 1), (25, 90), (1, 2), (0.0, 0.4), (2 * MINUTE, 12 * MINUTE)
+    ),
+}
+
+
+def _log_uniform(rng: random.Random, lo: float, hi: float) -> float:
+    return lo * math.exp(rng.random() * math.log(hi / lo)) if hi > lo else lo
+
+
 class _Community:
     """Builds one community's members and events (as compact tuples) in generation order."""
 
     def __init__(self, rng: random.Random, cidx: int, cid: str, size: int, opt: _Options) -> None:
         self.rng = rng
+        self.n_spam = opt.spam if isinstance(opt.spam, int) else opt.spam[cidx]
         self.cidx = cidx
         self.cid = cid
         self.size = size
@@ -150,7 +189,8 @@ class _Community:
         # Likes and shares before their targets are known: (ts, member, type, attack).
         self.actions: list[tuple[float, int, int, bool]] = []
         self.stock = [rng.getrandbits(64) for _ in range(_STOCK_PHRASES)]
-        self._ids = rng.sample(range(10 * (size + opt.spam + 100)), size + opt.spam + 100)
+        extra = self.n_spam + opt.link_sharers + 100
+        self._ids = rng.sample(range(10 * (size + extra)), size + extra)
 
     # --- time ---------------------------------------------------------------------
 
@@ -274,7 +314,7 @@ class _Community:
                 )
             )
         bot = self.add_member(BOT, founded + DAY, IMPORT, "bot", end=math.inf) if opt.bots else -1
-        n_regular = max(0, n - len(self.m_id) - opt.prolific - opt.greeters)
+        n_regular = max(0, n - len(self.m_id) - opt.prolific - opt.greeters - opt.link_sharers)
 
         # Who joins when, and from where. Most members joined before the window (their joins are in
         # the log, back to the founding); the rest arrive during it: steadily (organic, invites), in a
@@ -405,19 +445,28 @@ class _Community:
             m = self.add_member(
                 MEMBER, t0 - hist * (0.2 + 0.8 * rng.random()), INVITE, "greeter", end=math.inf
             )
-            a, b = self.active(m)
+            # A regular with a record: its last two weeks of conversation are in the log too.
+            a, b = self.active(m, t0 - GREETER_HISTORY_DAYS * DAY)
             self.sessions(m, a, b, 3.0, 1.5, 50.0, 0.1, 0.7)
             self.likes(m, a, b, 5.0, 2.0)
             self._greet(m, newcomers, with_link=rng.random() < 0.5)
+        latest = max(t0, t1 - 1.5 * DAY)
+        for _ in range(opt.link_sharers):
+            join = t0 + rng.random() * (latest - t0)
+            src = ORGANIC if rng.random() < 0.6 else INVITE if rng.random() < 0.6 else PROMOTION
+            self._link_sharer(self.add_member(MEMBER, join, src, "link_sharer"))
 
         # Spam profiles.
         kinds = opt.spam_kinds
         offset = rng.randrange(len(kinds)) if kinds else 0
-        for j in range(opt.spam if kinds else 0):
+        for j in range(self.n_spam if kinds else 0):
             kind = kinds[(offset + j) % len(kinds)]
-            latest = max(t0, t1 - 1.5 * DAY)
             join = t0 + rng.random() * (latest - t0)
-            src = ORGANIC if rng.random() < 0.6 else PROMOTION if rng.random() < 0.75 else INVITE
+            r = rng.random()
+            if kind == "link_dropper":  # joins on its own or through a giveaway
+                src = ORGANIC if r < 0.6 else PROMOTION
+            else:
+                src = ORGANIC if r < 0.55 else PROMOTION if r < 0.85 else INVITE
             m = self.add_member(MEMBER, join, src, kind, spam=True, end=math.inf)
             newcomers.append(m)
             self._spam(m, kind)
@@ -429,13 +478,16 @@ class _Community:
         a = self.m_join[m] + 60 + rng.expovariate(1 / 900)
         b = min(self.t1, self.m_join[m] + 12 * HOUR)
         showcase = rng.random() < 0.3
-        n = rng.randint(6, 22)
+        n = rng.randint(5, 22)
+        answer = rng.randint(1, n - 1) if showcase and rng.random() < 0.5 else -1
         t = a
         for i in range(n):
             if t >= b:
                 break
             if i == 0 and showcase:  # the launch post: their project, its site, its repository
                 fp, links, mode = rng.getrandbits(64), rng.randint(1, 3), 0
+            elif i == answer:  # a question under someone's comment answered: "the repo and the docs"
+                fp, links, mode = rng.getrandbits(64), 2, 1
             elif rng.random() < 0.05:
                 fp, links, mode = _near(rng, self.stock[rng.randrange(_STOCK_PHRASES)], 1), 0, 1
             else:
@@ -445,6 +497,25 @@ class _Community:
             self.comments.append((t, m, fp, links, mode, -1, False, False))
             t += 20 + rng.lognormvariate(math.log(12 * 60.0), 1.0)
         self.likes(m, a, b, 20.0, 3.0)
+
+    def _link_sharer(self, m: int) -> None:
+        """An enthusiastic newcomer: talks on day one, and shares one or two useful links while at it."""
+        rng = self.rng
+        a = self.m_join[m] + rng.uniform(60, 6 * HOUR)
+        b = min(self.t1, self.m_join[m] + 20 * HOUR)
+        n = rng.randint(3, 12)
+        # one comment with two links, or one or two comments with one each; never the first comment
+        with_links = rng.sample(range(1, n), 1 if rng.random() < 0.6 else min(2, n - 1))
+        two = len(with_links) == 1 and rng.random() < 0.4
+        t = a
+        for i in range(n):
+            if t >= b:
+                break
+            links = (2 if two else 1) if i in with_links else 0
+            mode = 1 if rng.random() < 0.8 else 0
+            self.comments.append((t, m, rng.getrandbits(64), links, mode, -1, False, False))
+            t += 30 + rng.lognormvariate(math.log(25 * 60.0), 1.0)
+        self.likes(m, a, b, rng.uniform(2.0, 30.0), 2.5)
 
     def _greet(self, m: int, newcomers: list[int], with_link: bool) -> None:
         """The same welcome (near-duplicate fingerprint) under many newcomers' joins, a human's pace apart."""
@@ -467,64 +538,64 @@ class _Community:
             )
 
     def _spam(self, m: int, kind: str) -> None:
-        """A spam profile: joins, looks quiet or normal for a while, then attacks."""
+        """A spam profile: joins, looks quiet or normal for a while, then attacks; its shape drawn from
+        the ranges in `ATTACK_SHAPES` (docs/spam.md, "The simulator")."""
         rng, t1 = self.rng, self.t1
         join = self.m_join[m]
-        if kind in ("burst", "duplicate"):
-            quiet = min(max(rng.lognormvariate(math.log(8 * HOUR), 1.3), 600.0), 10 * DAY)
-        else:
-            quiet = min(max(rng.lognormvariate(math.log(20 * 60.0), 1.0), 60.0), 6 * HOUR)
+        shape = ATTACK_SHAPES[kind]
+        quiet = _log_uniform(rng, *shape.quiet_seconds)
         attack = min(join + quiet, t1 - HOUR)
-        if attack > join + 600 and kind in ("burst", "duplicate"):
-            for _ in range(_poisson(rng, 2.0)):  # a few likes to look like everyone else
-                self.actions.append((join + rng.random() * (attack - join), m, LIKE, False))
-            if rng.random() < 0.3:
-                t = join + rng.random() * (attack - join)
+        # Before the attack: a few likes, perhaps an ordinary comment or two, to look like everyone else.
+        before = attack - join
+        if before > 60:
+            for _ in range(rng.randint(*shape.likes_before)):
+                self.actions.append((join + rng.random() * before, m, LIKE, False))
+            for _ in range(rng.randint(*shape.comments_before)):
+                t = join + rng.random() * before
                 self.comments.append((t, m, rng.getrandbits(64), 0, 1, -1, True, False))
         comments = self.comments
+        n = rng.randint(*shape.comments)
+        lo_links, hi_links = shape.links
+        link_share = rng.uniform(*shape.link_share)
+        gap_lo, gap_hi = shape.gap_seconds
+        t = attack
         if kind == "burst":
-            t = attack
             if rng.random() < 0.25:  # a like storm first
                 for _ in range(rng.randint(60, 150)):
                     self.actions.append((t, m, LIKE, True))
                     t += rng.uniform(0.2, 1.0)
             base = rng.getrandbits(64)
             same_text = rng.random() < 0.5
-            for _ in range(rng.randint(8, 40)):
+            for _ in range(n):
                 fp = _near(rng, base) if same_text else rng.getrandbits(64)
-                links = rng.randint(1, 2) if rng.random() < 0.7 else 0
+                links = rng.randint(lo_links, hi_links) if rng.random() < link_share else 0
                 comments.append((t, m, fp, links, 1, -1, True, True))
-                t += rng.uniform(1.0, 5.0)
+                t += rng.uniform(gap_lo, gap_hi)
         elif kind == "duplicate":
             base = rng.getrandbits(64)
-            t = attack
-            for _ in range(rng.randint(3, 12)):
-                links = 1 if rng.random() < 0.9 else 0
+            for _ in range(n):
+                links = rng.randint(lo_links, hi_links) if rng.random() < link_share else 0
                 comments.append((t, m, _near(rng, base), links, 1, -1, True, True))
-                t += 20 + rng.lognormvariate(math.log(4 * 60.0), 1.0)
-        elif kind == "link_heavy":
-            t = attack
-            for _ in range(rng.randint(3, 8)):
-                r = rng.random()
-                links = 1 if r < 0.5 else 2 if r < 0.85 else 3
-                comments.append((t, m, rng.getrandbits(64), links, 1, -1, True, True))
-                t += 30 + rng.lognormvariate(math.log(15 * 60.0), 1.0)
+                t += _log_uniform(rng, gap_lo, gap_hi)
+        elif kind in ("link_heavy", "link_dropper"):  # under other members' content, a link in every comment
+            for _ in range(n):
+                comments.append((t, m, rng.getrandbits(64), rng.randint(lo_links, hi_links), 1, -1, True, True))
+                t += _log_uniform(rng, gap_lo, gap_hi)
         else:  # velocity: a stream of distinct, mostly link-free comments through the first day
-            t = attack
             end = join + 20 * HOUR
-            for _ in range(rng.randint(25, 90)):
+            for _ in range(n):
                 if t >= end:
                     break
-                links = 1 if rng.random() < 0.3 else 0
+                links = rng.randint(lo_links, hi_links) if rng.random() < link_share else 0
                 comments.append((t, m, rng.getrandbits(64), links, 1, -1, True, True))
-                t += 20 + rng.lognormvariate(math.log(6 * 60.0), 0.9)
+                t += _log_uniform(rng, gap_lo, gap_hi)
 
     # --- targets ------------------------------------------------------------------
 
     def resolve(self) -> None:
         """Give every reply, like and share a target among the content posted before it."""
         ev = self.ev
-        t0, t1 = self.opt.t0 - DAY, self.t1
+        t0, t1 = self.opt.t0 - (GREETER_HISTORY_DAYS + 1) * DAY, self.t1
         pool_ts: list[float] = []
         pool_seq: list[int] = []
         pool_author: list[int] = []
@@ -542,9 +613,12 @@ class _Community:
                 target = self._pick(pool_seq, pool_author, pool_spam, len(pool_ts), m, 0.9)
                 if attack:
                     for _ in range(8):
-                        if target not in hit[m]:
+                        if target >= 0 and target not in hit[m]:
                             break
-                        target = self._pick(pool_seq, pool_author, pool_spam, len(pool_ts), m, 0.9)
+                        # an attack goes under other members' content, spam or not, rather than in a post of its own
+                        target = self._pick(pool_seq, pool_author, pool_spam, len(pool_ts), m, 0.9 if _ < 4 else 0.0)
+                    if target < 0:  # the recent content is all its own: the latest post by anybody else
+                        target = next((pool_seq[j] for j in range(len(pool_ts) - 1, -1, -1) if pool_author[j] != m), -1)
                     hit[m].add(target)
             seq = len(ev)
             if attack and m not in attack_seq:
@@ -602,17 +676,29 @@ class _Community:
         return out
 
 
+def draw_sizes(seed: int, communities: int, smallest: int = 10, largest: int = 10_000) -> list[int]:
+    """Community sizes drawn log-uniformly from [smallest, largest] (a micro-community to a large one)."""
+    rng = random.Random(f"sizes-{seed}")
+    return [round(_log_uniform(rng, smallest, largest)) for _ in range(communities)]
+
+
+def spam_for_size(size: int) -> int:
+    """Spam profiles planted in a community of `size` members over two weeks: 1 per 40 members, 3 to 60."""
+    return min(60, max(3, size // 40))
+
+
 def simulate(
     seed: int = 0,
     communities: int = 4,
     members_per_community: int | Sequence[int] = 2_000,
     days: float = 14.0,
     start: datetime = DEFAULT_START,
-    spam_profiles_per_community: int = 24,
+    spam_profiles_per_community: int | Sequence[int] = 24,
     *,
     history_days: float = 365.0,
     prolific_per_community: int = 2,
     greeters_per_community: int = 1,
+    link_sharers_per_community: int = 2,
     launch_day: bool = True,
     promotion: bool = True,
     imports: bool = True,
@@ -638,6 +724,13 @@ def simulate(
     )
     if len(sizes) != communities:
         raise ValueError(f"members_per_community has {len(sizes)} sizes for {communities} communities")
+    spam: int | tuple[int, ...] = (
+        spam_profiles_per_community
+        if isinstance(spam_profiles_per_community, int)
+        else tuple(spam_profiles_per_community)
+    )
+    if not isinstance(spam, int) and len(spam) != communities:
+        raise ValueError(f"spam_profiles_per_community has {len(spam)} counts for {communities} communities")
     t0 = start.timestamp()
     opt = _Options(
         seed=seed,
@@ -646,11 +739,12 @@ def simulate(
         history_days=history_days,
         prolific=prolific_per_community,
         greeters=greeters_per_community,
+        link_sharers=link_sharers_per_community,
         launch_day=launch_day,
         promotion=promotion,
         imports=imports,
         bots=bots,
-        spam=spam_profiles_per_community,
+        spam=spam,
         spam_kinds=tuple(spam_kinds),
     )
     built: list[_Community] = []

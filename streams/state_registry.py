@@ -7,6 +7,8 @@ and gets back the rows and records to store and publish. Snapshots are bytes.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -116,7 +118,11 @@ class StateRegistry:
             out.tier_changes.extend(outcome.tier_changes)
             out.tier_changes.extend(exclusions)
             out.flags.extend(flags)
-            self._rows(c, outcome.touched | {flag.member_id for flag in flags}, out)
+            # one row per event-time minute the batch touched; flags change the open minute's counts
+            out.community_rows.extend(outcome.community_rows)
+            if flags:
+                out.community_rows.append(c.scorer.minute_row())
+            self._members(c, outcome.touched | {flag.member_id for flag in flags}, out)
         return out
 
     def moderate(self, decision: ModerationDecision, partition: int, key: str | None = None) -> Outputs:
@@ -141,17 +147,18 @@ class StateRegistry:
         )
         if flag is not None:
             out.flags.append(flag)
-        try:
-            self._rows(c, {decision.member_id}, out)
-        except KeyError:  # decided before any event of the member reached the scorer
-            out.community_rows.append(c.scorer.community_row())
+        if math.isfinite(c.scorer.clock):  # the open minute's row, now with the decision
+            out.community_rows.append(c.scorer.minute_row())
+        with contextlib.suppress(KeyError):  # decided before any event of the member reached the scorer
+            self._members(c, [decision.member_id], out)
         return out
 
-    def _rows(self, c: Community, touched: Iterable[str], out: Outputs) -> None:
+    def _members(self, c: Community, touched: Iterable[str], out: Outputs) -> None:
+        """The member rows of `touched`, with each member's spam status."""
         cid = c.scorer.community_id
-        for mid in touched:
-            out.members[(cid, mid)] = (c.scorer.member_row(mid), c.spam.status(mid))
-        out.community_rows.append(c.scorer.community_row())
+        status = c.spam.status
+        for row in c.scorer.member_rows(touched):
+            out.members[(cid, row.member_id)] = (row, status(row.member_id))
 
     # --- snapshots ---------------------------------------------------------
     def snapshot(self, community_id: str) -> bytes:

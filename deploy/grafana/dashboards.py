@@ -1056,6 +1056,7 @@ def community_engagement() -> dash.Dashboard:
                 "spam_flags_by_community",
             )
         )
+        .with_panel(spam_review_panel(ids))
         .with_panel(
             _timeseries(
                 ids,
@@ -1067,6 +1068,47 @@ def community_engagement() -> dash.Dashboard:
                 span=24,
             )
         )
+    )
+
+
+# --- Spam review queue (weak-evidence flags waiting for a moderator, docs/spam.md) ---------------
+
+CLICKHOUSE_SQL["spam_review_queue"] = f"""SELECT
+    community_id,
+    member_id,
+    latest_status AS Status,
+    latest_flagged_at AS `Flagged at`,
+    latest_score AS Score,
+    arrayStringConcat(latest_reasons, ', ') AS Reasons
+FROM
+(
+    SELECT
+        community_id,
+        member_id,
+        argMax(status, version) AS latest_status,
+        argMax(flagged_at, version) AS latest_flagged_at,
+        argMax(score, version) AS latest_score,
+        argMax(reasons, version) AS latest_reasons
+    FROM engagement.spam_flags FINAL
+    WHERE $__dateFilter(flagged_at) AND {_COMMUNITY}
+    GROUP BY community_id, member_id
+)
+WHERE latest_status IN ('review', 'flagged')
+ORDER BY latest_status = 'review' DESC, latest_flagged_at DESC
+LIMIT 200"""
+
+
+def spam_review_panel(ids: Iterator[int]) -> table.Panel:
+    """The members a moderator should look at: weak evidence (review) first, then automatic flags."""
+    return _table(
+        ids,
+        "Spam flags to review",
+        "Each member's latest flag revision still waiting for a moderator: status review (weak evidence, "
+        "still counted in the scores) first, then flagged (excluded until cleared), with score and reasons. "
+        "Confirm or clear with POST /v1/moderation (docs/spam.md).",
+        "spam_review_queue",
+        span=24,
+        height=10,
     )
 
 

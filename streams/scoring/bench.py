@@ -1,13 +1,17 @@
 """Micro-benchmark of the scoring core: events per second and resident bytes per member.
 
 `bench_scoring` is what `engage bench` runs; `synthetic_events` also feeds the property tests.
-Run alone: python -m streams.scoring.bench [n_events] [n_members]
+`bench_communities` scores many communities of skewed sizes the way the worker does (each
+batch grouped per community); `memory_per_member` is the resident-bytes probe at 1,000,000
+members. Run alone: python -m streams.scoring.bench [n_events] [n_members]
 """
 
 from __future__ import annotations
 
 import gc
+import heapq
 import random
+import resource
 import sys
 import time
 import tracemalloc
@@ -120,9 +124,7 @@ def bench_scoring(
     return result
 
 
-def _memory(
-    events: list[EventRecord], config: ScoringConfig, batch_size: int, members: int
-) -> dict[str, float]:
+def _memory(events: list[EventRecord], config: ScoringConfig, batch_size: int, members: int) -> dict[str, float]:
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
     scorer = _run(events, config, batch_size)
@@ -141,7 +143,107 @@ def _memory(
     }
 
 
+def community_events(
+    n_events: int = 300_000,
+    n_members: int = 100_000,
+    n_communities: int = 100,
+    span_days: float = 14.0,
+    seed: int = 0,
+) -> list[EventRecord]:
+    """Communities of Zipf-skewed sizes (the largest ~19% of members at 100), merged in time order."""
+    weights = [1.0 / (rank + 1) for rank in range(n_communities)]
+    total = sum(weights)
+    streams = [
+        synthetic_events(
+            max(2, round(n_events * w / total)),
+            max(2, round(n_members * w / total)),
+            community_id=f"c{c}",
+            seed=seed + c,
+            span_days=span_days,
+            jitter_seconds=600.0,
+        )
+        for c, w in enumerate(weights)
+    ]
+    return list(heapq.merge(*streams, key=lambda e: e.ts))
+
+
+def bench_communities(events: list[EventRecord] | None = None, batch_size: int = 10_000) -> dict[str, Any]:
+    """Score `events` (default `community_events()`) batch by batch, grouped per community."""
+    events = community_events() if events is None else events
+    config = ScoringConfig()
+    scorers: dict[str, CommunityScorer] = {}
+    rows = 0
+    gc.collect()
+    began = time.process_time()
+    for start in range(0, len(events), batch_size):
+        groups: dict[str, list[EventRecord]] = {}
+        for event in events[start : start + batch_size]:
+            groups.setdefault(event.community_id, []).append(event)
+        for community_id, group in groups.items():
+            scorer = scorers.get(community_id)
+            if scorer is None:
+                scorer = scorers[community_id] = CommunityScorer(community_id, config)
+            rows += len(scorer.apply(group).community_rows)
+    seconds = time.process_time() - began
+    result = {
+        "events": len(events),
+        "communities": len(scorers),
+        "members": sum(s.members_count for s in scorers.values()),
+        "community_rows": rows,
+        "cpu_seconds": round(seconds, 3),
+        "us_per_event": round(1e6 * seconds / len(events), 2),
+    }
+    print(" ".join(f"{key}={value}" for key, value in result.items()))
+    return result
+
+
+def memory_per_member(members: int = 1_000_000, communities: int = 10, spread_seconds: float = 7200.0) -> float:
+    """Resident bytes per member of the scorers alone (RSS delta), dedup memory included.
+
+    Every member joins and likes another member's post; joins are spread evenly over
+    `spread_seconds` (7,200: all within hours; 5,184,000: over 60 days).
+    """
+
+    def rss() -> int:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * resource.getpagesize()
+
+    config = ScoringConfig()
+    per = members // communities
+    step = spread_seconds / per
+    gc.collect()
+    before = rss()
+    scorers = []
+    n = 0
+    for c in range(communities):
+        cid = f"c{c}"
+        scorer = CommunityScorer(cid, config)
+        batch: list[EventRecord] = []
+        for m in range(per):
+            ts = START_TS + m * step
+            mid = f"member-{m:07d}"
+            author = f"member-{(m * 7) % per:07d}"
+            batch.append(EventRecord(f"j{n}", JOIN, cid, mid, ts, MEMBER, None, None, 2, None, 0))
+            batch.append(EventRecord(f"l{n}", LIKE, cid, mid, ts + 0.5, MEMBER, "p1", author, 0, None, 0))
+            n += 1
+            if len(batch) >= 20_000:
+                scorer.apply(batch)
+                batch = []
+        scorer.apply(batch)
+        scorers.append(scorer)
+        del batch
+    gc.collect()
+    per_member = (rss() - before) / max(1, sum(s.members_count for s in scorers))
+    print(
+        f"members={members} communities={communities} spread_seconds={spread_seconds} bytes_per_member={per_member:.1f}"
+    )
+    return per_member
+
+
 if __name__ == "__main__":
     n_events = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     n_members = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
-    bench_scoring(n_events, n_members)
+    bench_scoring(n_events, n_members, measure_memory=False)
+    bench_communities()
+    memory_per_member(spread_seconds=7200.0)
+    memory_per_member(spread_seconds=60 * DAY_SECONDS)

@@ -1,19 +1,23 @@
 """The scorer of one community: events in log order in, tier changes and rows out.
 
-Pure and deterministic: no Kafka, no ClickHouse, no wall clock; the same events give
-the same state and the same creator/curator changes whatever the batch boundaries
-(docs/scoring.md has the rules).
+Pure and deterministic: no Kafka, no ClickHouse, no wall clock. Every decision is taken
+at an event, from the state after the events before it, so the same events give the same
+state, the same tier changes and the same per-minute community rows whatever the batch
+boundaries (docs/scoring.md has the rules).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
-from sortedcontainers import SortedList  # type: ignore[import-untyped]
+import numpy as np
 
-from streams.event_record import COMMENT, JOIN, JOIN_SOURCE_NAMES, MEMBER, ROLE_NAMES, EventRecord
+from streams.event_record import COMMENT, JOIN, JOIN_SOURCE_NAMES, ROLE_NAMES, EventRecord
 from streams.scoring.config import ScoringConfig
 from streams.scoring.event_dedup import EventIdMemory
 from streams.scoring.forward_decay import ForwardDecay
@@ -27,31 +31,39 @@ from streams.scoring.tiers import (
     TIER_NAMES,
     at_least,
     base_tier,
-    top_by_creation,
-    top_count,
 )
+from streams.scoring.top_set import Discard, TopSet
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 _NO_CLOCK = -math.inf
+MINUTE = 60.0
+HEAP_COMPACT_MIN = 4096  # lazy heaps are not compacted below this many entries (tests lower it)
+_heappush = heapq.heappush
+_heappop = heapq.heappop
+_community_of = itemgetter(2)
 
 
 class CommunityScorer:
     """Scores, tiers and counts of one community, advanced by `apply`.
 
-    Sorted indexes keep each step proportional to what changed:
-    - `_creators` (key, idx) and `_curators` (key, idx) hold every creator (curator)
-      with a key <= its stored creation (curation); their low end yields, by range,
-      whoever fell under the low-water mark when the clock moves. A key is only
-      refreshed when it reaches that low end, so scoring a creator's comment costs no
-      index update (`_demote`).
-    - `_ranked` (-stored creation, idx) over eligible members with creation > 0 gives
-      the top k; members whose creation changed in a batch are re-keyed once, at its end
-      (`_stale_ranked` remembers the key they still have there).
+    Lazy heaps keep each step proportional to what changed:
+    - `_creators` / `_curators`: (key, idx) min-heaps of every creator (curator), key <= the
+      stored creation (curation); their low end yields whoever fell under the low-water mark
+      when the clock moves. A key is refreshed only when it reaches the low end, so a
+      creator's comment costs no heap update (`_demote`). Entries of members who left the
+      tier stay behind and are skipped (`tier_key` tells the live entry).
+    - `_tops`: the top-k sets by stored creation (`TopSet`), one per distinct share
+      (ambassadors, top 1%, top 20%), with running sums for the concentration shares.
+    - `_active`: creators counted active -> the key of their `_active_heap` entry (a lower
+      bound of their latest comment), expired by range as the clock moves.
     """
 
     __slots__ = (
+        "_active",
+        "_active_heap",
+        "_amb",
+        "_amb_changed",
         "_ambassadors",
-        "_ambassadors_dirty",
         "_clock",
         "_creators",
         "_curators",
@@ -59,11 +71,17 @@ class CommunityScorer:
         "_dedup",
         "_eligible",
         "_excluded_count",
+        "_heap_limits",
+        "_k_range",
+        "_large",
         "_m",
         "_pending_excluded",
-        "_ranked",
-        "_stale_ranked",
+        "_positive",
+        "_small",
+        "_tie",
         "_tier_counts",
+        "_tops",
+        "_total",
         "community_id",
         "config",
     )
@@ -74,15 +92,33 @@ class CommunityScorer:
         self._decay = ForwardDecay(config.decay_rate, 0.0, config.rebase_exponent)
         self._clock = _NO_CLOCK
         self._m = MemberTable()
-        self._dedup = EventIdMemory()
-        self._ranked = SortedList()
-        self._stale_ranked: dict[int, float] = {}  # idx -> stored creation its `_ranked` key was made of
-        self._creators = SortedList()
-        self._curators = SortedList()
+        self._dedup = EventIdMemory(config.dedup_window_seconds)
+        self._creators: list[tuple[float, int]] = []
+        self._curators: list[tuple[float, int]] = []
+        # per tier: compact its heap past this many entries
+        self._heap_limits = [0, HEAP_COMPACT_MIN, HEAP_COMPACT_MIN]
         self._ambassadors: set[int] = set()
-        self._ambassadors_dirty = False
+        self._amb_changed: list[int] = []  # members whose ambassador standing may have changed
+        m = self._m
+        self._tops: list[TopSet] = []
+        by_share: dict[float, TopSet] = {}
+        for share in (config.ambassador_share, config.top_small_share, config.top_large_share):
+            if share not in by_share:
+                changed = self._amb_changed if not by_share else Discard()
+                top = TopSet(share, 1 << len(by_share), m.creation, m.ranks, m.role, m.excluded, changed)
+                by_share[share] = top
+                self._tops.append(top)
+        self._amb = by_share[config.ambassador_share]
+        self._small = by_share[config.top_small_share]
+        self._large = by_share[config.top_large_share]
+        self._tie: float | None = None  # creation value tied across the ambassador top-k boundary
         self._eligible = 0
+        self._k_range = (0, 0)  # eligible counts for which no top-k size changes
         self._tier_counts = [0, 0, 0]  # eligible members per base tier
+        self._positive = 0  # eligible members with creation > 0
+        self._total = 0.0  # running sum of eligible members' stored creation
+        self._active: dict[int, float] = {}
+        self._active_heap: list[tuple[float, int]] = []
         self._excluded_count = 0
         self._pending_excluded: set[str] = set()  # excluded before the scorer saw them
 
@@ -100,14 +136,28 @@ class CommunityScorer:
 
     def member_ids(self) -> list[str]:
         """Every known member id, in order of first appearance."""
-        return list(self._m.ids)
+        return self._m.index.ids()
 
     def member_row(self, member_id: str) -> MemberRow:
         idx = self._m.index.get(member_id)
         if idx is None:
             raise KeyError(f"member {member_id!r} has no scored event in community {self.community_id!r}")
-        m = self._m
+        return self._member_row(idx, member_id, self._factor())
+
+    def member_rows(self, member_ids: Iterable[str]) -> list[MemberRow]:
+        """`member_row` of many members at once (one vectorised id lookup): what a batch stores."""
+        names = list(dict.fromkeys(member_ids))
+        found = self._m.index.find(names)
         f = self._factor()
+        rows = []
+        for name, idx in zip(names, found, strict=True):
+            if idx < 0:
+                raise KeyError(f"member {name!r} has no scored event in community {self.community_id!r}")
+            rows.append(self._member_row(idx, name, f))
+        return rows
+
+    def _member_row(self, idx: int, member_id: str, f: float) -> MemberRow:
+        m = self._m
         last_active = m.last_active[idx]
         return MemberRow(
             self.community_id,
@@ -126,166 +176,242 @@ class CommunityScorer:
         )
 
     def community_row(self) -> CommunityRow:
-        """Counts over eligible members; costs O(creators + commenting members), so once a batch."""
-        self._flush_ranked()
-        cfg = self.config
-        ranked = self._ranked
-        total = math.fsum(-key for key, _ in ranked)
-        shares = []
-        for share in (cfg.top_small_share, cfg.top_large_share):
-            top = math.fsum(-key for key, _ in ranked.islice(0, top_count(share, self._eligible)))
-            shares.append(top / total if total > 0 else 0.0)
-        m = self._m
-        since = self._clock - cfg.active_window_seconds
-        active = sum(
-            1
-            for _, idx in self._creators
-            if m.last_comment[idx] >= since and not m.role[idx] and not m.excluded[idx]
-        )
+        """Counts over eligible members now, `as_of` = the clock (O(1) amortised)."""
+        return self._row(self._clock, self._clock)
+
+    def minute_row(self) -> CommunityRow:
+        """The current state as the row of the clock's event-time minute (`as_of` = its start).
+
+        What `BatchOutcome.community_rows` ends with; store it again after `set_excluded`.
+        """
+        return self._row(_minute_start(self._clock), self._clock)
+
+    def _row(self, as_of: float, clock: float) -> CommunityRow:
+        """The community row at `clock` (one a minute of event time: kept to a few dozen operations)."""
+        heap = self._active_heap
+        if heap and heap[0][0] < clock - self.config.active_window_seconds:
+            self._expire_active(clock - self.config.active_window_seconds)
         lurkers, curators, creators = self._tier_counts
         ambassadors = len(self._ambassadors)
+        total = self._total
+        positive = self._positive
+        if total > 0.0 and positive:
+            small, large = self._small, self._large
+            top1 = 1.0 if len(small.top) >= positive else min(1.0, max(0.0, small.total / total))
+            top20 = 1.0 if len(large.top) >= positive else min(1.0, max(0.0, large.total / total))
+        else:
+            top1 = top20 = 0.0
         return CommunityRow(
             self.community_id,
-            self._clock,
+            as_of,
             self._eligible,
             lurkers,
             curators,
             creators - ambassadors,
             ambassadors,
-            active,
-            shares[0],
-            shares[1],
+            len(self._active),
+            top1,
+            top20,
             self._excluded_count + len(self._pending_excluded),
         )
 
     # ------------------------------------------------------------------ scoring
 
     def apply(self, events: Sequence[EventRecord]) -> BatchOutcome:
-        """Score `events` (this community's, in log order) and return what changed.
-
-        Creator/curator changes are evaluated at every event; the ambassador set only at
-        the end of the batch, so an ambassador flip undone within one batch is never emitted.
-        """
+        """Score `events` (this community's, in log order) and return what changed."""
         community_id = self.community_id
-        for event in events:
-            if event.community_id != community_id:
-                raise ValueError(
-                    f"event {event.event_id} belongs to community {event.community_id!r}, not "
-                    f"{community_id!r}; route events to the scorer of their own community"
-                )
+        communities = set(map(_community_of, events))
+        if communities and communities != {community_id}:
+            stray = next(e for e in events if e.community_id != community_id)
+            raise ValueError(
+                f"event {stray.event_id} belongs to community {stray.community_id!r}, not "
+                f"{community_id!r}; route events to the scorer of their own community"
+            )
         out = BatchOutcome()
-        changes = out.tier_changes
+        cfg = self.config
+        kept, out.late, out.duplicates, clock_after = self._dedup.fresh(events, self._clock, cfg.lateness_seconds)
+        out.scored = len(kept)
+        if not kept:
+            return out
+        out.accepted = kept
+        decay = self._decay
+        if self._clock == _NO_CLOCK:
+            decay.landmark = kept[0].ts
+        start = 0
+        if decay.rate * (clock_after - decay.landmark) > decay.rebase_exponent:
+            # Rare (every ~27 years of event time): score up to the event that needs a new
+            # landmark, move it there, go on.
+            clock = self._clock
+            for j, event in enumerate(kept):
+                ts = event.ts
+                if ts > clock:
+                    if decay.rate * (ts - decay.landmark) > decay.rebase_exponent:
+                        self._score(kept[start:j], out)
+                        self._rebase(ts)
+                        start = j
+                    clock = ts
+        self._score(kept[start:] if start else kept, out)
+        dedup = self._dedup
+        if self._clock >= dedup.next_housekeeping:
+            dedup.housekeep(self._clock)
+        out.community_rows.append(self.minute_row())
         touched = out.touched
+        touched.update(e.member_id for e in kept)
+        touched.update(e.target_author_id for e in kept if e.target_author_id is not None and e.type != JOIN)
+        touched.update(c.member_id for c in out.tier_changes)
+        return out
+
+    def _score(self, events: list[EventRecord], out: BatchOutcome) -> None:
+        """The per-event rules over events already known to be neither late nor duplicate."""
+        if not events:
+            return
+        m = self._m
+        _, kinds, _, actors, times, roles, _, authors, sources, _, _ = zip(*events, strict=True)
+        targets = [
+            t if t is not None and k != JOIN and t != a else None
+            for a, t, k in zip(actors, authors, kinds, strict=True)
+        ]
+        # Row indexes, new members in order of first appearance (actor before target).
+        order = dict.fromkeys(chain.from_iterable(zip(actors, targets, strict=True)))
+        order.pop(None, None)
+        names = list(order)
+        found, known = m.index.resolve(names)
+        m.grow(len(m.index) - len(m))
+        if self._pending_excluded and len(m) > known:
+            pending = self._pending_excluded
+            for name, idx in zip(names, found, strict=True):
+                if idx >= known and name in pending:
+                    pending.discard(name)
+                    m.excluded[idx] = 1
+                    self._excluded_count += 1
+        lookup = dict(zip(names, found, strict=True))
+        actor_idx = list(map(lookup.__getitem__, actors))
+        target_idx = [-1 if t is None else lookup[t] for t in targets]
+
+        changes = out.tier_changes
+        rows = out.community_rows
         cfg = self.config
         decay = self._decay
         rate = decay.rate
         landmark = decay.landmark
-        rebase_exponent = decay.rebase_exponent
         clock = self._clock
         f = self._factor()
-        lateness = cfg.lateness_seconds
-        dedup_window = cfg.dedup_window_seconds
+        minute = clock // MINUTE if clock != _NO_CLOCK else None
         weights = (0.0, cfg.like_weight, cfg.share_weight, cfg.comment_weight)
         creator_threshold = at_least(cfg.creator_threshold)
         curator_threshold = at_least(cfg.curator_threshold)
         creator_floor = at_least(cfg.creator_threshold * cfg.low_water)
         curator_floor = at_least(cfg.curator_threshold * cfg.low_water)
-        dedup = self._dedup
-        dedup_add = dedup.add
-        m = self._m
-        index_get = m.index.get
+        active_window = cfg.active_window_seconds
         creation, curation, received = m.creation, m.curation, m.received
         first_seen, last_active, last_comment = m.first_seen, m.last_active, m.last_comment
-        counts, tiers, roles, excluded = m.events, m.tier, m.role, m.excluded
+        counts, tiers, role_of, excluded = m.events, m.tier, m.role, m.excluded
+        join_ts, join_source, ranks = m.join_ts, m.join_source, m.ranks
         creators, curators = self._creators, self._curators
-        stale_ranked = self._stale_ranked
+        tops = self._tops
+        amb_changed = self._amb_changed
+        active = self._active
         exp = math.exp
         inf = math.inf
-        # The lowest key of each demotion index, refreshed whenever that index changes.
         low_c = creators[0][0] if creators else inf
         low_u = curators[0][0] if curators else inf
-        scored = late = duplicates = 0
+        tie = self._tie
+        tier_counts = self._tier_counts
+        k_high = self._k_range[1]
 
-        accepted_append = out.accepted.append
-        for event in events:
-            event_id, kind, _, member_id, ts, role, _, target_author, join_source, _, _ = event
-            if ts < clock - lateness:
-                late += 1
-                continue
-            if not dedup_add(event_id, ts):
-                duplicates += 1
-                continue
-            accepted_append(event)
-            scored += 1
+        for a, t, kind, ts, role, source in zip(actor_idx, target_idx, kinds, times, roles, sources, strict=True):
             advanced = ts > clock
             if advanced:
-                if clock == _NO_CLOCK:
-                    decay.landmark = landmark = ts
-                elif rate * (ts - landmark) > rebase_exponent:
-                    self._rebase(ts)
-                    landmark = decay.landmark
-                    low_c = creators[0][0] if creators else inf
-                    low_u = curators[0][0] if curators else inf
-                clock = ts
+                this_minute = ts // MINUTE
+                if this_minute != minute:
+                    if minute is not None:  # the clock leaves a minute: its final row
+                        rows.append(self._row(minute * MINUTE, clock))
+                    minute = this_minute
+                self._clock = clock = ts
                 f = exp(-rate * (clock - landmark))
-                if clock >= dedup.next_housekeeping:
-                    dedup.housekeep(clock, dedup_window)
-
-            idx = index_get(member_id)
-            if idx is None:
-                idx = self._add_member(member_id, ts, role)
-            elif ts < first_seen[idx]:
-                first_seen[idx] = ts
-            counts[idx] += 1
-            if ts >= last_active[idx]:
-                last_active[idx] = ts
-                if role != roles[idx]:
-                    self._set_role(idx, role)
-            touched.add(member_id)
+            if a >= known:  # first appearance, as the actor: a lurker, counted when eligible
+                role_of[a] = role
+                known = a + 1
+                if not role and not excluded[a]:
+                    self._eligible += 1
+                    tier_counts[LURKER] += 1
+                    if self._eligible > k_high:
+                        self._resize_tops()
+                        k_high = self._k_range[1]
+            if ts < first_seen[a]:
+                first_seen[a] = ts
+            counts[a] += 1
+            if ts >= last_active[a]:
+                last_active[a] = ts
+                if role != role_of[a]:
+                    self._set_role(a, role, clock)
+                    k_high = self._k_range[1]
 
             if kind == JOIN:
-                if ts < m.join_ts[idx]:
-                    m.join_ts[idx] = ts
-                    m.join_source[idx] = join_source
+                if ts < join_ts[a]:
+                    join_ts[a] = ts
+                    join_source[a] = source
             else:
                 w = weights[kind] * exp(rate * (ts - landmark))
                 if kind == COMMENT:
-                    old = creation[idx]
-                    new = creation[idx] = old + w
-                    if idx not in stale_ranked and not roles[idx] and not excluded[idx]:
-                        stale_ranked[idx] = old
-                    if ts > last_comment[idx]:
-                        last_comment[idx] = ts
-                    if tiers[idx] != CREATOR and new * f >= creator_threshold:
-                        self._change_tier(idx, CREATOR, clock, f, changes)
+                    old = creation[a]
+                    new = creation[a] = old + w
+                    if not role_of[a] and not excluded[a] and new != old:
+                        grown = new - old
+                        self._total += grown
+                        if old == 0.0:
+                            self._positive += 1
+                        r = ranks[a]
+                        for top in tops:
+                            if r & top.bit:
+                                top.total += grown
+                            else:
+                                top.grew(a, old, new)
+                        if tie is not None and old == tie:
+                            amb_changed.append(a)
+                    if ts > last_comment[a]:
+                        last_comment[a] = ts
+                        if (
+                            tiers[a] == CREATOR
+                            and a not in active
+                            and ts >= clock - active_window
+                            and not role_of[a]
+                            and not excluded[a]
+                        ):
+                            self._activate(a, ts)
+                    if tiers[a] != CREATOR and new * f >= creator_threshold:
+                        self._change_tier(a, CREATOR, clock, f, changes)
                         low_c = creators[0][0]
                         low_u = curators[0][0] if curators else inf
                 else:
-                    new = curation[idx] = curation[idx] + w
-                    if tiers[idx] == LURKER and new * f >= curator_threshold:
-                        self._change_tier(idx, CURATOR, clock, f, changes)
+                    new = curation[a] = curation[a] + w
+                    if tiers[a] == LURKER and new * f >= curator_threshold:
+                        self._change_tier(a, CURATOR, clock, f, changes)
                         low_u = curators[0][0]
-                if target_author is not None and target_author != member_id:
-                    target = index_get(target_author)
-                    if target is None:
-                        target = self._add_member(target_author, ts, MEMBER)
-                    elif ts < first_seen[target]:
-                        first_seen[target] = ts
-                    received[target] += w
-                    touched.add(target_author)
+                if t >= 0:
+                    if t >= known:  # first appearance, as the target author
+                        known = t + 1
+                        if not role_of[t] and not excluded[t]:
+                            self._eligible += 1
+                            tier_counts[LURKER] += 1
+                            if self._eligible > k_high:
+                                self._resize_tops()
+                                k_high = self._k_range[1]
+                    if ts < first_seen[t]:
+                        first_seen[t] = ts
+                    received[t] += w
+                    if tie is not None and creation[t] == tie:
+                        amb_changed.append(t)
 
             if advanced and (low_c * f < creator_floor or low_u * f < curator_floor):
                 # Creators first: one who falls to curator joins `curators` above its floor.
-                self._demote(creators, creation, creator_floor, clock, f, changes, touched)
-                self._demote(curators, curation, curator_floor, clock, f, changes, touched)
+                self._demote(creators, CREATOR, creation, creator_floor, clock, f, changes)
+                self._demote(curators, CURATOR, curation, curator_floor, clock, f, changes)
                 low_c = creators[0][0] if creators else inf
                 low_u = curators[0][0] if curators else inf
-
-        self._clock = clock
-        out.scored, out.late, out.duplicates = scored, late, duplicates
-        if scored or self._ambassadors_dirty:  # received breaks ties, so any event may reorder
-            self._refresh_ambassadors(changes, touched)
-        return out
+            if amb_changed:
+                self._reconcile(changes, clock, f)
+                tie = self._tie
 
     def set_excluded(self, member_id: str, excluded: bool) -> list[TierChangeRecord]:
         """Leave a member out of ranks and counts (spam), or put them back; returns ambassador flips.
@@ -293,27 +419,30 @@ class CommunityScorer:
         Scores keep accumulating either way. A member the scorer has not seen yet is
         remembered and starts excluded when their first event arrives.
         """
-        idx = self._m.index.get(member_id)
+        m = self._m
+        idx = m.index.get(member_id)
         if idx is None:
             if excluded:
                 self._pending_excluded.add(member_id)
             else:
                 self._pending_excluded.discard(member_id)
             return []
-        if bool(self._m.excluded[idx]) == excluded:
+        if bool(m.excluded[idx]) == excluded:
             return []
         was = self._is_eligible(idx)
-        self._m.excluded[idx] = 1 if excluded else 0
+        m.excluded[idx] = 1 if excluded else 0
         self._excluded_count += 1 if excluded else -1
-        self._eligibility_changed(idx, was)
         changes: list[TierChangeRecord] = []
-        self._refresh_ambassadors(changes, set())
+        f = self._factor()
+        self._eligibility_changed(idx, was, self._clock)
+        self._reconcile(changes, self._clock, f)
         return changes
 
     # ------------------------------------------------------------------ state
 
     def snapshot(self) -> dict[str, Any]:
         """The full state as JSON-ready values (floats bit-exact, arrays as base64)."""
+        ids = self._m.index
         return {
             "format": SNAPSHOT_FORMAT,
             "community_id": self.community_id,
@@ -321,9 +450,11 @@ class CommunityScorer:
             "landmark": self._decay.landmark,
             "clock": None if self._clock == _NO_CLOCK else self._clock,
             "members": self._m.snapshot(),
-            "ambassadors": sorted(self._m.ids[idx] for idx in self._ambassadors),
+            "ambassadors": sorted(ids.id_of(idx) for idx in self._ambassadors),
             "pending_excluded": sorted(self._pending_excluded),
             "dedup": self._dedup.snapshot(),
+            # running sums: continued from here, so a restored scorer rounds like the original
+            "sums": {"total": self._total, "tops": [top.total for top in self._tops]},
         }
 
     @classmethod
@@ -344,15 +475,42 @@ class CommunityScorer:
         scorer._decay.landmark = float(snapshot["landmark"])
         clock = snapshot["clock"]
         scorer._clock = _NO_CLOCK if clock is None else float(clock)
-        m = scorer._m = MemberTable.restore(snapshot["members"])
-        scorer._dedup = EventIdMemory.restore(snapshot["dedup"])
+        m = scorer._set_table(MemberTable.restore(snapshot["members"]))
+        scorer._dedup = EventIdMemory.restore(snapshot["dedup"], config.dedup_window_seconds)
         scorer._pending_excluded = set(snapshot["pending_excluded"])
         scorer._excluded_count = sum(m.excluded)
-        scorer._rebuild_indexes()
-        scorer._ambassadors = {m.index[member_id] for member_id in snapshot["ambassadors"]}
+        sums = snapshot["sums"]
+        scorer._rebuild_indexes(float(sums["total"]), [float(x) for x in sums["tops"]])
+        index = m.index
+        ambassadors = set()
+        for member_id in snapshot["ambassadors"]:
+            idx = index.get(member_id)
+            if idx is None:
+                raise ValueError(
+                    f"scoring snapshot of {community_id!r} names ambassador {member_id!r}, not a member; "
+                    "discard it and replay the community from the log"
+                )
+            ambassadors.add(idx)
+        scorer._ambassadors = ambassadors
+        scorer._tie = scorer._boundary_tie()
         return scorer
 
     # ------------------------------------------------------------------ internals
+
+    def _set_table(self, m: MemberTable) -> MemberTable:
+        self._m = m
+        old = self._tops
+        self._tops = []
+        for top in old:
+            new = TopSet(top.share, top.bit, m.creation, m.ranks, m.role, m.excluded, top.changed)
+            self._tops.append(new)
+            if top is self._amb:
+                self._amb = new
+            if top is self._small:
+                self._small = new
+            if top is self._large:
+                self._large = new
+        return m
 
     def _factor(self) -> float:
         if self._clock == _NO_CLOCK:
@@ -362,153 +520,218 @@ class CommunityScorer:
     def _is_eligible(self, idx: int) -> bool:
         return not self._m.role[idx] and not self._m.excluded[idx]
 
-    def _add_member(self, member_id: str, ts: float, role: int) -> int:
-        m = self._m
-        idx = m.add(member_id, ts, role)
-        if member_id in self._pending_excluded:
-            self._pending_excluded.discard(member_id)
-            m.excluded[idx] = 1
-            self._excluded_count += 1
-        if self._is_eligible(idx):
-            self._eligible += 1
-            self._tier_counts[LURKER] += 1
-            self._ambassadors_dirty = True  # k may have grown
-        return idx
+    def _resize_tops(self) -> None:
+        """Follow the top-k sizes after the eligible count moved (cheap while no k changes)."""
+        low, high = self._k_range
+        eligible = self._eligible
+        if low <= eligible <= high:
+            return
+        for top in self._tops:
+            if not top.low <= eligible <= top.high:
+                top.resize(eligible)
+        self._k_range = (max(top.low for top in self._tops), min(top.high for top in self._tops))
 
-    def _set_role(self, idx: int, role: int) -> None:
+    def _set_role(self, idx: int, role: int, clock: float) -> None:
         was = self._is_eligible(idx)
         self._m.role[idx] = role
-        self._eligibility_changed(idx, was)
+        self._eligibility_changed(idx, was, clock)
 
-    def _eligibility_changed(self, idx: int, was: bool) -> None:
+    def _eligibility_changed(self, idx: int, was: bool, clock: float) -> None:
         now = self._is_eligible(idx)
         if now == was:
             return
-        self._flush_ranked()  # `_ranked` keys must be exact to add or remove one
         m = self._m
         step = 1 if now else -1
         self._eligible += step
         self._tier_counts[m.tier[idx]] += step
         stored = m.creation[idx]
         if stored > 0.0:
+            self._positive += step
+            self._total = self._total + stored if now else (self._total - stored if self._positive else 0.0)
+            for top in self._tops:
+                if now:
+                    top.join(idx)
+                else:
+                    top.leave(idx)
+        if m.tier[idx] == CREATOR:
             if now:
-                self._ranked.add((-stored, idx))
+                if m.last_comment[idx] >= clock - self.config.active_window_seconds:
+                    self._activate(idx, m.last_comment[idx])
             else:
-                self._ranked.remove((-stored, idx))
-        self._ambassadors_dirty = True
+                self._active.pop(idx, None)
+        self._resize_tops()
+        self._amb_changed.append(idx)
 
-    def _flush_ranked(self) -> None:
-        """Re-key in `_ranked` every member whose creation changed since the last flush."""
-        stale = self._stale_ranked
-        if not stale:
-            return
-        ranked = self._ranked
-        m = self._m
-        for idx, old in stale.items():
-            if old > 0.0:
-                ranked.remove((-old, idx))
-            new = m.creation[idx]
-            if new > 0.0:
-                ranked.add((-new, idx))
-        stale.clear()
+    def _activate(self, idx: int, last_comment: float) -> None:
+        self._active[idx] = last_comment
+        heap = self._active_heap
+        _heappush(heap, (last_comment, idx))
+        if len(heap) > HEAP_COMPACT_MIN and len(heap) > 4 * len(self._active):
+            active = self._active
+            self._active_heap = [entry for entry in heap if active.get(entry[1]) == entry[0]]
+            heapq.heapify(self._active_heap)
 
-    def _change_tier(
-        self,
-        idx: int,
-        new: int,
-        clock: float,
-        f: float,
-        changes: list[TierChangeRecord],
-        indexed: bool = True,
-    ) -> None:
-        """Move a member to base tier `new` and record it (`indexed`: still in its old tier's index)."""
+    def _expire_active(self, since: float) -> None:
+        """Drop creators whose latest comment is before `since` (entries may lag: re-keyed)."""
+        heap = self._active_heap
+        active = self._active
+        last_comment = self._m.last_comment
+        while heap and heap[0][0] < since:
+            key, idx = _heappop(heap)
+            if active.get(idx) != key:
+                continue
+            latest = last_comment[idx]
+            if latest >= since:
+                active[idx] = latest
+                _heappush(heap, (latest, idx))
+            else:
+                del active[idx]
+
+    def _change_tier(self, idx: int, new: int, clock: float, f: float, changes: list[TierChangeRecord]) -> None:
+        """Move a member to base tier `new` and record it."""
         m = self._m
         old = m.tier[idx]
-        if indexed and old == CREATOR:
-            self._creators.remove((m.tier_key[idx], idx))
-        elif indexed and old == CURATOR:
-            self._curators.remove((m.tier_key[idx], idx))
+        m.tier[idx] = new  # first: a heap compaction below keeps only entries of the member's tier
         if new == CREATOR:
             key = m.tier_key[idx] = m.creation[idx]
-            self._creators.add((key, idx))
+            _heappush(self._creators, (key, idx))
+            if len(self._creators) > self._heap_limits[CREATOR]:
+                self._compact_tier_heap(self._creators, CREATOR)
         elif new == CURATOR:
             key = m.tier_key[idx] = m.curation[idx]
-            self._curators.add((key, idx))
-        m.tier[idx] = new
-        if self._is_eligible(idx):
+            _heappush(self._curators, (key, idx))
+            if len(self._curators) > self._heap_limits[CURATOR]:
+                self._compact_tier_heap(self._curators, CURATOR)
+        eligible = self._is_eligible(idx)
+        if eligible:
             self._tier_counts[old] -= 1
             self._tier_counts[new] += 1
+        if old == CREATOR:
+            self._active.pop(idx, None)
+        elif new == CREATOR and eligible and m.last_comment[idx] >= clock - self.config.active_window_seconds:
+            self._activate(idx, m.last_comment[idx])
         shown = old
         if idx in self._ambassadors:  # only creators are ambassadors: losing creator loses both
             shown = AMBASSADOR
             self._ambassadors.discard(idx)
-            self._ambassadors_dirty = True
+            self._amb_changed.append(idx)
+        elif self._tie is not None or m.ranks[idx] & self._amb.bit:
+            self._amb_changed.append(idx)  # inside the top k (or maybe, on a tie): may gain
         changes.append(self._record(idx, shown, new, clock, f))
 
     def _demote(
         self,
-        index: Any,
+        heap: list[tuple[float, int]],
+        tier: int,
         scores: Any,
         floor: float,
         clock: float,
         f: float,
         changes: list[TierChangeRecord],
-        touched: set[str],
     ) -> None:
-        """Re-tier every member of `index` whose decayed score is under `floor`, lowest first.
+        """Re-tier every member of `heap` whose decayed score is under `floor`, lowest first.
 
         Keys may lag the score (it only grows between refreshes), so an entry under the
         floor is checked against its score: still above, it is re-keyed and kept.
         """
-        tier_key = self._m.tier_key
+        m = self._m
+        tier_key = m.tier_key
+        tiers = m.tier
         fallen: list[tuple[float, int]] = []
         kept: list[tuple[float, int]] = []
-        while index:
-            key, idx = index[0]
+        while heap:
+            key, idx = heap[0]
             if key * f >= floor:
                 break
-            index.pop(0)
+            _heappop(heap)
+            if tiers[idx] != tier or tier_key[idx] != key:
+                continue  # left the tier, or an older key of a re-keyed member
             stored = scores[idx]
-            (kept if stored * f >= floor else fallen).append((stored, idx))
-        for stored, idx in kept:
-            tier_key[idx] = stored
-            index.add((stored, idx))
+            if stored * f >= floor:
+                tier_key[idx] = stored
+                kept.append((stored, idx))
+            else:
+                tier_key[idx] = -1.0  # no entry of this member is live any more
+                fallen.append((stored, idx))
+        for entry in kept:
+            _heappush(heap, entry)
         fallen.sort()  # the same order whatever the keys lagged by
-        m = self._m
         cfg = self.config
         for _, idx in fallen:
-            new = base_tier(m.tier[idx], m.creation[idx] * f, m.curation[idx] * f, cfg)
-            self._change_tier(idx, new, clock, f, changes, indexed=False)
-            touched.add(m.ids[idx])
+            new = base_tier(tiers[idx], m.creation[idx] * f, m.curation[idx] * f, cfg)
+            self._change_tier(idx, new, clock, f, changes)
 
-    def _refresh_ambassadors(self, changes: list[TierChangeRecord], touched: set[str]) -> None:
-        """Ambassadors := creators in the top k of eligible members by creation."""
-        self._flush_ranked()
-        self._ambassadors_dirty = False
+    def _compact_tier_heap(self, heap: list[tuple[float, int]], tier: int) -> None:
+        """Drop entries of members who left the tier or were re-keyed, once they are most of `heap`."""
         m = self._m
-        k = top_count(self.config.ambassador_share, self._eligible)
-        top = top_by_creation(self._ranked, k, m.received, m.ids)
-        tiers = m.tier
-        new = {idx for idx in top if tiers[idx] == CREATOR}
+        tiers, tier_key = m.tier, m.tier_key
+        heap[:] = [entry for entry in heap if tiers[entry[1]] == tier and tier_key[entry[1]] == entry[0]]
+        heapq.heapify(heap)
+        self._heap_limits[tier] = max(HEAP_COMPACT_MIN, 2 * len(heap))
+
+    # ------------------------------------------------------------------ ambassadors
+
+    def _boundary_tie(self) -> float | None:
+        """The creation value shared by the last member inside the ambassador top k and the first outside."""
+        amb = self._amb
+        if not len(amb) or len(amb) < amb.k:
+            return None
+        low = amb.minimum()
+        best = amb.best_rest()
+        if low is not None and best is not None and best[0] == low[0]:
+            return low[0]
+        return None
+
+    def _reconcile(self, changes: list[TierChangeRecord], clock: float, f: float) -> None:
+        """Ambassadors := creators in the top k (creation desc, received desc, member_id asc), now."""
+        amb = self._amb
+        pending = self._amb_changed
+        tie = self._boundary_tie()
+        tiers = self._m.tier
+        if tie is None and self._tie is None:
+            new = set(self._ambassadors)
+            for idx in set(pending):
+                if tiers[idx] == CREATOR and amb.contains(idx):
+                    new.add(idx)
+                else:
+                    new.discard(idx)
+        else:
+            new = self._exact_ambassadors(tie)
+        self._tie = tie
+        pending.clear()
         old = self._ambassadors
         if new == old:
             return
-        f = self._factor()
-        clock = self._clock
-        ids = m.ids
-        for idx in sorted(old - new, key=ids.__getitem__):
+        id_of = self._m.index.id_of
+        for idx in sorted(old - new, key=id_of):
             changes.append(self._record(idx, AMBASSADOR, tiers[idx], clock, f))
-            touched.add(ids[idx])
-        for idx in sorted(new - old, key=ids.__getitem__):
+        for idx in sorted(new - old, key=id_of):
             changes.append(self._record(idx, tiers[idx], AMBASSADOR, clock, f))
-            touched.add(ids[idx])
         self._ambassadors = new
+
+    def _exact_ambassadors(self, tie: float | None) -> set[int]:
+        m = self._m
+        tiers, creation = m.tier, m.creation
+        inside = self._amb.members()
+        if tie is None:
+            return {idx for idx in inside if tiers[idx] == CREATOR}
+        chosen = [idx for idx in inside if creation[idx] > tie]
+        tied_inside = [idx for idx in inside if creation[idx] == tie]
+        column = np.frombuffer(creation, np.float64)
+        same = np.flatnonzero(column == tie).tolist()
+        del column
+        amb = self._amb
+        tied = tied_inside + [idx for idx in same if not amb.contains(idx) and self._is_eligible(idx)]
+        received, id_of = m.received, m.index.id_of
+        tied.sort(key=lambda idx: (-received[idx], id_of(idx)))
+        chosen += tied[: len(tied_inside)]
+        return {idx for idx in chosen if tiers[idx] == CREATOR}
 
     def _record(self, idx: int, old: int, new: int, clock: float, f: float) -> TierChangeRecord:
         m = self._m
         return TierChangeRecord(
             self.community_id,
-            m.ids[idx],
+            m.index.id_of(idx),
             TIER_NAMES[old],
             TIER_NAMES[new],
             clock,
@@ -517,36 +740,63 @@ class CommunityScorer:
             m.received[idx] * f,
         )
 
+    # ------------------------------------------------------------------ rebuilding
+
     def _rebase(self, new_landmark: float) -> None:
         """Move the landmark to `new_landmark`, scaling every stored score (about once in 27 years)."""
         self._m.scale_scores(self._decay.rebase(new_landmark))
-        self._rebuild_indexes()
+        self._rebuild_indexes(None, None)
+        self._tie = self._boundary_tie()
+        # scaling may round two scores onto one value: judge the ambassadors again at the next event
+        self._amb_changed.extend(self._amb.members())
+        self._amb_changed.extend(self._ambassadors)
 
-    def _rebuild_indexes(self) -> None:
-        """Sorted indexes and eligible counts from the member columns (after a rebase or a restore)."""
+    def _rebuild_indexes(self, total: float | None, top_totals: list[float] | None) -> None:
+        """Heaps, top sets and counts from the member columns (after a rebase or a restore).
+
+        `total`/`top_totals`: the running sums to continue from (None: recompute them exactly).
+        """
         m = self._m
-        ranked: list[tuple[float, int]] = []
-        creators: list[tuple[float, int]] = []
-        curators: list[tuple[float, int]] = []
-        counts = [0, 0, 0]
-        eligible = 0
-        for idx in range(len(m)):
-            tier = m.tier[idx]
-            if tier == CREATOR:
-                m.tier_key[idx] = m.creation[idx]
-                creators.append((m.creation[idx], idx))
-            elif tier == CURATOR:
-                m.tier_key[idx] = m.curation[idx]
-                curators.append((m.curation[idx], idx))
-            if self._is_eligible(idx):
-                eligible += 1
-                counts[tier] += 1
-                if m.creation[idx] > 0.0:
-                    ranked.append((-m.creation[idx], idx))
-        # Refill in place: `apply` holds references to these.
-        self._stale_ranked.clear()
-        for index, items in ((self._ranked, ranked), (self._creators, creators), (self._curators, curators)):
-            index.clear()
-            index.update(items)
-        self._tier_counts = counts
-        self._eligible = eligible
+        tier = np.frombuffer(m.tier, np.uint8)
+        eligible_mask = (np.frombuffer(m.role, np.uint8) == 0) & (np.frombuffer(m.excluded, np.uint8) == 0)
+        creation = np.frombuffer(m.creation, np.float64)
+        curation = np.frombuffer(m.curation, np.float64)
+        tier_key = np.frombuffer(m.tier_key, np.float64)
+        is_creator, is_curator = tier == CREATOR, tier == CURATOR
+        tier_key[:] = 0.0
+        tier_key[is_creator] = creation[is_creator]
+        tier_key[is_curator] = curation[is_curator]
+        creators = np.flatnonzero(is_creator)
+        curators = np.flatnonzero(is_curator)
+        self._creators = list(zip(creation[creators].tolist(), creators.tolist(), strict=True))
+        self._curators = list(zip(curation[curators].tolist(), curators.tolist(), strict=True))
+        heapq.heapify(self._creators)
+        heapq.heapify(self._curators)
+        self._eligible = int(eligible_mask.sum())
+        self._tier_counts[:] = [int((eligible_mask & (tier == code)).sum()) for code in (LURKER, CURATOR, CREATOR)]
+        positive = np.flatnonzero(eligible_mask & (creation > 0.0))
+        self._positive = len(positive)
+        candidates = list(zip(creation[positive].tolist(), positive.tolist(), strict=True))
+        self._total = math.fsum(creation[positive].tolist()) if total is None else total
+        del tier, creation, curation, tier_key
+        for i, top in enumerate(self._tops):
+            top.rebuild(self._eligible, candidates, None if top_totals is None else top_totals[i])
+        self._k_range = (max(top.low for top in self._tops), min(top.high for top in self._tops))
+        self._active = {}
+        self._active_heap = []
+        if self._clock != _NO_CLOCK:
+            since = self._clock - self.config.active_window_seconds
+            last_comment = m.last_comment
+            for idx in creators.tolist():
+                if eligible_mask[idx] and last_comment[idx] >= since:
+                    self._activate(idx, last_comment[idx])
+        self._amb_changed.clear()
+        self._heap_limits = [
+            0,
+            max(HEAP_COMPACT_MIN, 2 * len(self._curators)),
+            max(HEAP_COMPACT_MIN, 2 * len(self._creators)),
+        ]
+
+
+def _minute_start(clock: float) -> float:
+    return clock if clock == _NO_CLOCK else (clock // MINUTE) * MINUTE

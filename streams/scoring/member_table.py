@@ -1,9 +1,10 @@
 """Per-member state of one community, stored column by column.
 
-One `array`/`bytearray` per field and one list of ids: about 70 bytes of columns a
-member plus the id string and its dict slot, instead of an object per member. A
+One `array`/`bytearray` per field (about 75 bytes a member) and a `MemberIndex` for the
+ids (their UTF-8 bytes and ~30 bytes of index), instead of an object per member. A
 member is an integer index into every column; indexes are given in order of first
-appearance in the log, so they are the same on every replay.
+appearance in the log, so they are the same on every replay. Columns grow a batch of
+new members at a time.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import math
 from array import array
 from typing import Any
 
+from streams.scoring.member_index import MemberIndex
 from streams.scoring.packed_arrays import array_from_b64, array_to_b64
 
-_FLOAT_COLUMNS = (
-    "creation",
-    "curation",
-    "received",
-    "first_seen",
-    "last_active",
-    "last_comment",
-    "join_ts",
-)
+# name -> (typecode, value of a new member); all are snapshotted
+_FLOAT_COLUMNS = {
+    "creation": 0.0,  # stored (forward-decay) values
+    "curation": 0.0,
+    "received": 0.0,
+    "first_seen": math.inf,  # lowered by the member's first scored event
+    "last_active": -math.inf,  # -inf: never performed an event
+    "last_comment": -math.inf,  # -inf: never commented
+    "join_ts": math.inf,  # +inf: no join scored
+}
+_EVENTS_TYPECODE = "I"  # events counted: unsigned 32 bits
 _BYTE_COLUMNS = ("tier", "role", "join_source", "excluded")
 
 
@@ -36,12 +40,12 @@ class MemberTable:
         "events",
         "excluded",
         "first_seen",
-        "ids",
         "index",
         "join_source",
         "join_ts",
         "last_active",
         "last_comment",
+        "ranks",
         "received",
         "role",
         "tier",
@@ -49,46 +53,43 @@ class MemberTable:
     )
 
     def __init__(self) -> None:
-        self.ids: list[str] = []
-        self.index: dict[str, int] = {}
-        self.creation: array[float] = array("d")  # stored (forward-decay) values
+        self.index = MemberIndex()
+        self.creation: array[float] = array("d")
         self.curation: array[float] = array("d")
         self.received: array[float] = array("d")
         self.first_seen: array[float] = array("d")
-        self.last_active: array[float] = array("d")  # -inf: never performed an event
-        self.last_comment: array[float] = array("d")  # -inf: never commented
-        self.join_ts: array[float] = array("d")  # +inf: no join scored
-        self.events: array[int] = array("q")
+        self.last_active: array[float] = array("d")
+        self.last_comment: array[float] = array("d")
+        self.join_ts: array[float] = array("d")
+        self.events: array[int] = array(_EVENTS_TYPECODE)
         self.tier = bytearray()  # base tier code (tiers.LURKER/CURATOR/CREATOR)
         self.role = bytearray()  # event_record.ROLE_CODES
         self.join_source = bytearray()  # event_record.JOIN_SOURCE_CODES
         self.excluded = bytearray()  # 1: left out of ranks and counts (spam)
         # Derived, not snapshotted: the key of a creator's (curator's) entry in the scorer's
-        # demotion index. It may lag the score below it (see CommunityScorer._demote).
+        # demotion heap (it may lag the score, see CommunityScorer._demote), and one bit per
+        # top set (top_set.TopSet) the member is in.
         self.tier_key: array[float] = array("d")
+        self.ranks = bytearray()
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.tier)
 
-    def add(self, member_id: str, ts: float, role: int) -> int:
-        """A new lurker first seen at `ts`; returns its index."""
-        idx = len(self.ids)
-        self.ids.append(member_id)
-        self.index[member_id] = idx
-        self.creation.append(0.0)
-        self.curation.append(0.0)
-        self.received.append(0.0)
-        self.first_seen.append(ts)
-        self.last_active.append(-math.inf)
-        self.last_comment.append(-math.inf)
-        self.join_ts.append(math.inf)
-        self.events.append(0)
-        self.tier.append(0)
-        self.role.append(role)
-        self.join_source.append(0)
-        self.excluded.append(0)
-        self.tier_key.append(0.0)
-        return idx
+    def id_of(self, idx: int) -> str:
+        return self.index.id_of(idx)
+
+    def grow(self, n: int) -> None:
+        """Room for `n` more members, each a lurker not seen yet (first_seen +inf)."""
+        if n <= 0:
+            return
+        for name, value in _FLOAT_COLUMNS.items():
+            getattr(self, name).extend(array("d", [value]) * n)
+        self.events.extend(array(_EVENTS_TYPECODE, [0]) * n)
+        zeros = bytes(n)
+        for name in _BYTE_COLUMNS:
+            getattr(self, name).extend(zeros)
+        self.tier_key.extend(array("d", [0.0]) * n)
+        self.ranks.extend(zeros)
 
     def scale_scores(self, multiplier: float) -> None:
         """Multiply every stored score by `multiplier` (a landmark rebase), in place."""
@@ -97,9 +98,10 @@ class MemberTable:
             column[:] = array("d", [x * multiplier for x in column])
 
     def snapshot(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ids": list(self.ids)}
-        for name in (*_FLOAT_COLUMNS, "events"):
+        out: dict[str, Any] = {"ids": self.index.ids()}
+        for name in _FLOAT_COLUMNS:
             out[name] = array_to_b64(getattr(self, name))
+        out["events"] = array_to_b64(array("q", self.events))
         for name in _BYTE_COLUMNS:
             out[name] = base64.b64encode(bytes(getattr(self, name))).decode("ascii")
         return out
@@ -107,15 +109,16 @@ class MemberTable:
     @classmethod
     def restore(cls, snapshot: dict[str, Any]) -> MemberTable:
         table = cls()
-        table.ids = list(snapshot["ids"])
-        table.index = {member_id: idx for idx, member_id in enumerate(table.ids)}
+        ids = list(snapshot["ids"])
+        table.index = MemberIndex.from_ids(ids)
         for name in _FLOAT_COLUMNS:
             setattr(table, name, array_from_b64("d", snapshot[name]))
-        table.events = array_from_b64("q", snapshot["events"])
+        table.events = array(_EVENTS_TYPECODE, array_from_b64("q", snapshot["events"]))
         for name in _BYTE_COLUMNS:
             setattr(table, name, bytearray(base64.b64decode(snapshot[name])))
-        n = len(table.ids)
+        n = len(ids)
         table.tier_key = array("d", bytes(8 * n))
+        table.ranks = bytearray(n)
         for name in (*_FLOAT_COLUMNS, "events", *_BYTE_COLUMNS):
             if len(getattr(table, name)) != n:
                 raise ValueError(

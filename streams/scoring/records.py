@@ -64,3 +64,8 @@ class BatchOutcome:
     late: int = 0
     # the events scored (neither late nor duplicate), in order: what other cores may count
     accepted: list[EventRecord] = field(default_factory=list)
+    # One row per event-time minute the clock was in during the batch, `as_of` = the minute's
+    # start: the final row of each minute the clock left, then the provisional row of the
+    # minute it is still in (a later batch's row for that minute replaces it). Empty when
+    # nothing was scored.
+    community_rows: list[CommunityRow] = field(default_factory=list)

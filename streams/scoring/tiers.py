@@ -6,13 +6,11 @@ Pure functions of scores and the previous tier; the scorer decides *when* to app
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
 
 from streams.scoring.config import ScoringConfig
 
 # Base tiers are what the per-event rules produce; AMBASSADOR is only ever a
-# creator in the community's top k, chosen at the end of each batch.
+# creator in the community's top k, judged at every event too.
 LURKER, CURATOR, CREATOR, AMBASSADOR = 0, 1, 2, 3
 TIER_NAMES = ("lurker", "curator", "creator", "ambassador")  # == schemas.outputs.Tier values
 TIER_CODES = {name: code for code, name in enumerate(TIER_NAMES)}
@@ -49,27 +47,3 @@ def base_tier(prev: int, creation: float, curation: float, config: ScoringConfig
 def top_count(share: float, members: int) -> int:
     """k = max(1, ceil(share x members)); rounding first keeps 0.07 x 100 at 7, not 8."""
     return max(1, math.ceil(round(share * members, 9)))
-
-
-def top_by_creation(index: Any, k: int, received: Sequence[float], member_ids: Sequence[str]) -> list[int]:
-    """Member indexes of the top k by creation desc, then received desc, then member_id asc.
-
-    `index` is a SortedList of (-stored creation, member index) over the eligible
-    members with creation > 0; members absent from it have creation 0 and can never be
-    creators, so they are never needed to fill an ambassador slot.
-    """
-    n = len(index)
-    if n <= k:
-        return [idx for _, idx in index]
-    boundary = index[k - 1][0]
-    # Everything strictly better than the k-th key is in; the k-th key's ties compete for what is left.
-    first_tied = index.bisect_left((boundary, -1))
-    chosen = [idx for _, idx in index.islice(0, first_tied)]
-    tied: list[int] = []
-    for key, idx in index.islice(first_tied, n):
-        if key != boundary:
-            break
-        tied.append(idx)
-    tied.sort(key=lambda i: (-received[i], member_ids[i]))
-    chosen.extend(tied[: k - first_tied])
-    return chosen

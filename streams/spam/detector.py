@@ -4,8 +4,13 @@ Pure and deterministic: windows run on event time (`EventRecord.ts`), never on a
 clock, and every decision depends only on the events and moderation decisions
 seen so far, in their order, so replaying the log gives the same flags whatever
 the batch boundaries. Signals, weights and moderation semantics: docs/spam.md.
-Members with nothing left to remember are forgotten but for an 8-byte hash that
-keeps them from counting as newcomers again (`_forget`, docs/spam.md "Memory and speed").
+
+Per-member state is columnar (docs/spam.md "Memory and speed"): a row index per
+member id and four columns (first and last event time, the one like in its
+window, a byte of flags and status); the few members with more to remember (a
+second like in a minute, any comment, a flag or a decision) get sparse entries
+keyed by id. Members with nothing left to remember are forgotten but for an
+8-byte hash that keeps them from counting as newcomers again (`_forget`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
-from hashlib import blake2b
 from typing import Any
 
 from schemas.outputs import ModerationDecision
@@ -29,139 +33,84 @@ from streams.spam.flags import (
     REASONS,
     STATUS_CLEARED,
     STATUS_CONFIRMED,
+    STATUS_DISMISSED,
     STATUS_FLAGGED,
-    STATUS_NONE,
+    STATUS_REVIEW,
+    STATUSES,
     FlagRecord,
 )
+from streams.spam.forgotten import Forgotten, HashSet
 
-SNAPSHOT_VERSION = 2  # 2 adds the forgotten veterans; a reader of 1 would take them for newcomers
-_RESTORABLE = (1, 2)
+SNAPSHOT_VERSION = 3  # 3: columns, review status, forgotten members by class; 2 added the forgotten veterans
+_RESTORABLE = (1, 2, 3)
 _NEVER = float("-inf")
 _UNSEEN = float("inf")
 _SIGNALS = len(REASONS)
-_EXCLUDED = (STATUS_FLAGGED, STATUS_CONFIRMED)
 # A member's second event of a kind at the very same millisecond is taken for a re-delivery of the first
 # (a webhook retried, a message produced twice): it must not make a burst or count twice.
 _REDELIVERED = -(1 << 30)
 
+# The state byte of a member: status code in the low 3 bits, then flags.
+_STATUS_MASK = 0x07
+_NONE, _FLAGGED, _CONFIRMED, _CLEARED, _REVIEW, _DISMISSED = range(6)
+_STATUS_CODE = {name: code for code, name in enumerate(STATUSES)}
+_STAFF = 0x08  # an event with a role other than member: never flagged
+_NOT_NEW = 0x10  # never a newcomer: joined from an exempt source, or a forgotten member back
+_ESTABLISHED = 0x20  # duplicates weak for good: joined from an exempt source, or an active member back
+_UNRESOLVED = 0x40  # perhaps a forgotten member back: looked up at its first comment or decision
+_MODERATED = 0x80  # has a detail with `forgiven` set
+_EXCLUDED_CODES = (_FLAGGED, _CONFIRMED)
+
 
 class _Detail:
-    """The part of a member's state only commenters, flagged or moderated members need."""
+    """What only commenters, flagged or moderated members need."""
 
     __slots__ = (
+        "comments",
         "day_comments",
+        "day_dropped_comments",
         "day_dropped_links",
         "day_link_comments",
         "day_links",
+        "day_replies",
         "fired",
         "flag",
+        "forgiven",
         "fps",
         "newcomer_reviewed",
         "recent",
         "reviewed_fps",
+        "texts",
         "version",
         "weights",
     )
 
     def __init__(self) -> None:
+        self.forgiven = _NEVER  # evidence at or before this time was cleared by a moderator
         self.newcomer_reviewed = False  # cleared once: first-day signals stay off
+        self.texts = 0  # comments written that copied none of the member's recent ones
+        self.comments: list[float] | None = None  # sorted recent comment times
         self.fps: list[int] | None = None  # fingerprints of recent comments
         # ...and their (ts, target, has link, label of their group of near-duplicates)
         self.recent: list[tuple[float, str, bool, int]] | None = None
         self.reviewed_fps: list[int] | None = None  # content a moderator has seen
         self.day_comments = 0  # first-day counters
+        self.day_replies = 0  # comments under other members' content
         self.day_links = 0
         self.day_link_comments = 0
         self.day_dropped_links = 0  # links left under other members' content
+        self.day_dropped_comments = 0  # ...and the comments carrying them (drops)
         self.fired: list[float] | None = None  # per signal: event time it last fired
         self.weights: list[float] | None = None  # per signal: its weight when it last fired
         self.flag: FlagRecord | None = None
         self.version = 0
 
-
-class _Member:
-    """What the detector remembers of one member: small for the many who only join and like."""
-
-    __slots__ = ("comments", "detail", "exempt", "forgiven", "last_ts", "likes", "staff", "start", "status")
-
-    def __init__(self, ts: float) -> None:
-        self.start = ts  # the newcomer clock: the earliest event time seen (normally the join)
-        self.last_ts = ts
-        self.staff = False
-        # Never a newcomer, duplicates weak: joined from an exempt source (import), or back after being
-        # forgotten as a veteran (older than both windows when forgotten, see `_forget`). None: not looked
-        # up yet among the veterans; done at the first comment, as most members never write one.
-        self.exempt: bool | None = False
-        self.status = STATUS_NONE
-        self.forgiven = _NEVER  # evidence at or before this time was cleared by a moderator
-        self.comments: list[float] | None = None  # sorted recent comment times
-        self.likes: list[float] | None = None  # sorted recent like times
-        self.detail: _Detail | None = None
-
-    def more(self) -> _Detail:
-        d = self.detail
-        if d is None:
-            d = self.detail = _Detail()
-        return d
-
     def drop_windows(self) -> None:
-        self.comments = self.likes = None
-        d = self.detail
-        if d is not None:
-            d.recent = d.fps = None
-            d.fired = d.weights = None
+        self.comments = self.recent = self.fps = None
+        self.fired = self.weights = None
 
-
-class _Veterans:
-    """Members forgotten (idle, and long past their first week), as stable 64-bit hashes of their ids
-    (not `hash()`: that differs per process, and snapshots restore in another one).
-
-    A sorted int64 array (8 bytes a member), plus a set of the latest additions folded into it
-    once it outgrows an eighth of the array. Odds that a new member's id collides with one of
-    n veterans (and so skips the newcomer signals): n / 2^64, 5e-14 at a million.
-    """
-
-    __slots__ = ("frozen", "recent")
-
-    def __init__(self, frozen: array[int] | None = None) -> None:
-        self.frozen: array[int] = array("q") if frozen is None else frozen
-        self.recent: set[int] = set()
-
-    @staticmethod
-    def member_hash(member_id: str) -> int:
-        return int.from_bytes(blake2b(member_id.encode(), digest_size=8).digest(), "little", signed=True)
-
-    def holds(self, member_id: str) -> bool:
-        if not self.frozen and not self.recent:  # nobody forgotten yet: skip the hashing
-            return False
-        return self._holds(self.member_hash(member_id))
-
-    def _holds(self, h: int) -> bool:
-        if h in self.recent:
-            return True
-        frozen = self.frozen
-        i = bisect_left(frozen, h)
-        return i < len(frozen) and frozen[i] == h
-
-    def add(self, member_id: str) -> None:
-        h = self.member_hash(member_id)
-        if not self._holds(h):  # a veteran who came back and is forgotten again is there already
-            self.recent.add(h)
-
-    def fold(self) -> None:
-        """Fold the latest additions into the array when there are enough of them to pay for the copy."""
-        if len(self.recent) > len(self.frozen) >> 3:
-            self.frozen = self.hashes()
-            self.recent = set()
-
-    def hashes(self) -> array[int]:
-        """All of them, sorted."""
-        if not self.recent:
-            return self.frozen
-        return array("q", sorted([*self.frozen, *self.recent]))
-
-    def __len__(self) -> int:
-        return len(self.frozen) + len(self.recent)
+    def holds_windows(self) -> bool:
+        return self.comments is not None or self.fps is not None or self.fired is not None
 
 
 def _dense(times: list[float], i: int, k: int, window: float) -> bool:
@@ -208,117 +157,190 @@ class SpamDetector:
     def __init__(self, community_id: str, config: SpamConfig | None = None) -> None:
         self.community_id = community_id
         self.config = config or SpamConfig()
-        self._members: dict[str, _Member] = {}
-        self._windowed: dict[str, _Member] = {}  # members holding window state, swept when idle
-        self._veterans = _Veterans()  # members forgotten: no newcomers when they come back
+        # Columns, one row per member held, in order of first appearance.
+        self._ids: list[str] = []
+        self._index: dict[str, int] = {}
+        self._start = array("d")  # the newcomer clock: the earliest event time seen (normally the join)
+        self._last = array("d")  # the latest event time seen
+        self._like = array("d")  # the only like in the member's like window, or -inf
+        self._state = bytearray()  # status code and flags (_STAFF, _NOT_NEW, ...)
+        # Sparse: like windows of two or more, details, and who holds window state (swept when idle).
+        self._likes: dict[str, list[float]] = {}
+        self._details: dict[str, _Detail] = {}
+        self._windowed: dict[str, None] = {}
+        self._forgotten = Forgotten(self.config.established_comments)
         self._watermark = _NEVER
         self._next_sweep = _NEVER
+        # Window state of a member whose last event is before this was dropped by the latest sweep: the like
+        # column is cleared when the member is next seen, not by looking at every member at each sweep.
+        self._swept_before = _NEVER
         self._forget_at = 0  # members held when the next sweep looks for ones to forget, or...
         self._next_forget = _NEVER  # ...the event time when it does anyway
+
+    # --- members --------------------------------------------------------------------
+
+    def _add(self, mid: str, ts: float) -> int:
+        i = len(self._ids)
+        self._ids.append(mid)
+        self._index[mid] = i
+        self._start.append(ts)
+        self._last.append(ts)
+        self._like.append(_NEVER)
+        self._state.append(_UNRESOLVED if len(self._forgotten) else 0)
+        return i
+
+    def _resolve(self, i: int, mid: str) -> None:
+        """Look a member up among the forgotten ones (once: at its first comment or decision)."""
+        st = self._state[i] & ~_UNRESOLVED
+        found = self._forgotten.lookup(mid)
+        if found is not None:
+            st |= _NOT_NEW
+            if found < 0:
+                st |= _ESTABLISHED
+            else:
+                self._detail(mid).texts += found
+        self._state[i] = st
+
+    def _detail(self, mid: str) -> _Detail:
+        d = self._details.get(mid)
+        if d is None:
+            d = self._details[mid] = _Detail()
+        return d
+
+    def _drop_windows(self, i: int, mid: str) -> None:
+        self._like[i] = _NEVER
+        self._likes.pop(mid, None)
+        d = self._details.get(mid)
+        if d is not None:
+            d.drop_windows()
+        self._windowed.pop(mid, None)
 
     # --- events -------------------------------------------------------------------
 
     def observe(self, events: Sequence[EventRecord]) -> list[FlagRecord]:
-        """Feed events in log order; the flags they tipped, each at its tipping event."""
+        """Feed events in log order; the flags (and reviews) they tipped, each at its tipping event."""
         out: list[FlagRecord] = []
-        members = self._members
+        index, start, last, like, state = self._index, self._start, self._last, self._like, self._state
+        exempt_sources = self.config.exempt_join_sources
         for ev in events:
             ts = ev.ts
             if ts > self._watermark:
                 self._watermark = ts
                 if ts >= self._next_sweep:
-                    self._sweep(ts)
+                    self._sweep(ts)  # may forget members: the columns are new ones then
+                    index, start, last, like, state = self._index, self._start, self._last, self._like, self._state
             mid = ev.member_id
-            m = members.get(mid)
-            if m is None:
-                m = members[mid] = _Member(ts)
-                if self._veterans:
-                    m.exempt = None  # perhaps a veteran back: looked up at its first comment
+            i = index.get(mid)
+            if i is None:
+                i = self._add(mid, ts)
             else:
-                if ts < m.start:
-                    m.start = ts
-                if ts > m.last_ts:
-                    m.last_ts = ts
-            if ev.role != MEMBER:
-                m.staff = True
+                if ts < start[i]:
+                    start[i] = ts
+                prev = last[i]
+                if prev < self._swept_before:
+                    like[i] = _NEVER  # idle through the latest sweep: its window went then
+                if ts > prev:
+                    last[i] = ts
+            st = state[i]
+            if ev.role != MEMBER and not st & _STAFF:
+                st |= _STAFF
+                state[i] = st
             typ = ev.type
             if typ == JOIN:
-                if ev.join_source in self.config.exempt_join_sources:
-                    m.exempt = True
+                if ev.join_source in exempt_sources:
+                    state[i] = (st | _NOT_NEW | _ESTABLISHED) & ~_UNRESOLVED
                 continue
-            if m.staff or m.status in _EXCLUDED or ts <= m.forgiven:
+            if st & _STAFF or (st & _STATUS_MASK) in _EXCLUDED_CODES:
+                continue
+            if st & _MODERATED and ts <= self._details[mid].forgiven:
                 continue
             if typ == COMMENT:
-                fired = self._comment(m, mid, ev, ts)
+                fired = self._comment(i, mid, ev, ts)
             elif typ == LIKE:
-                fired = self._like(m, mid, ts)
+                fired = self._like_event(i, mid, ts)
             else:
                 continue
             if fired:
-                flag = self._maybe_flag(m, mid, ev, ts)
+                flag = self._maybe_flag(i, mid, ev, ts)
                 if flag is not None:
                     out.append(flag)
         return out
 
-    def _comment(self, m: _Member, mid: str, ev: EventRecord, ts: float) -> bool:
+    def _comment(self, i: int, mid: str, ev: EventRecord, ts: float) -> bool:
         cfg = self.config
-        fired = False
-        if m.exempt is None:
-            m.exempt = self._veterans.holds(mid)
+        if self._state[i] & _UNRESOLVED:
+            self._resolve(i, mid)
+        d = self._detail(mid)
         # Burst.
-        times = m.comments
+        times = d.comments
         if times is None:
-            times = m.comments = []
-            self._windowed[mid] = m
-        i = _insert(times, ts, cfg.burst_long_comments + 1, m.last_ts - cfg.burst_long_seconds)
-        if i == _REDELIVERED:
+            times = d.comments = []
+            self._windowed[mid] = None
+        j = _insert(times, ts, cfg.burst_long_comments + 1, self._last[i] - cfg.burst_long_seconds)
+        if j == _REDELIVERED:
             return False
-        if i >= 0 and (
-            _dense(times, i, cfg.burst_short_comments, cfg.burst_short_seconds)
-            or _dense(times, i, cfg.burst_long_comments, cfg.burst_long_seconds)
+        fired = False
+        if j >= 0 and (
+            _dense(times, j, cfg.burst_short_comments, cfg.burst_short_seconds)
+            or _dense(times, j, cfg.burst_long_comments, cfg.burst_long_seconds)
         ):
-            self._fire(m, BURST_COMMENTS, ts, cfg.strong_weight)
+            self._fire(d, BURST_COMMENTS, ts, cfg.strong_weight)
             fired = True
+        st = self._state[i]
+        age = ts - self._start[i]
         # Duplicate content.
         fp = ev.fingerprint
-        if fp is not None:
-            if self._duplicate(m, ev, fp, ts):
+        if fp is None:
+            d.texts += 1
+        else:
+            established = bool(st & _ESTABLISHED) or (
+                (bool(st & _NOT_NEW) or age >= cfg.established_seconds) and d.texts >= cfg.established_comments
+            )
+            if self._duplicate(d, ev, fp, ts, established):
                 fired = True
         # Newcomer signals describe the first day so far, so they hold or not at each comment: a launch-day
         # newcomer whose first posts carried links is not link-heavy any more once most of their posts don't.
-        if not m.exempt and ts - m.start < cfg.newcomer_seconds:
-            d = m.more()
-            if d.newcomer_reviewed:
-                return fired
-            d.day_comments += 1
-            if ev.link_count:
-                d.day_links += ev.link_count
-                d.day_link_comments += 1
-                if ev.target_author_id is not None and ev.target_author_id != mid:
-                    d.day_dropped_links += ev.link_count
-            if d.day_comments > cfg.velocity_comments:
-                strong = d.day_comments > cfg.velocity_strong_comments
-                self._fire(m, FIRST_DAY_VELOCITY, ts, cfg.strong_weight if strong else cfg.weak_weight)
+        if not st & _NOT_NEW and age < cfg.newcomer_seconds and not d.newcomer_reviewed:
+            if self._newcomer(d, mid, ev, ts):
                 fired = True
-            if (
-                d.day_links >= cfg.link_heavy_links
-                and d.day_link_comments >= cfg.link_heavy_min_link_share * d.day_comments
-            ):
-                strong = (
-                    d.day_dropped_links >= cfg.link_heavy_strong_links
-                    and d.day_link_comments >= cfg.link_heavy_strong_link_comments
-                    and d.day_link_comments >= cfg.link_heavy_strong_link_share * d.day_comments
-                )
-                self._fire(m, LINK_HEAVY_NEWCOMER, ts, cfg.strong_weight if strong else cfg.weak_weight)
-                fired = True
-            elif d.fired is not None:
-                d.fired[LINK_HEAVY_NEWCOMER] = _NEVER
         return fired
 
-    def _duplicate(self, m: _Member, ev: EventRecord, fp: int, ts: float) -> bool:
+    def _newcomer(self, d: _Detail, mid: str, ev: EventRecord, ts: float) -> bool:
+        cfg = self.config
+        fired = False
+        d.day_comments += 1
+        reply = ev.target_author_id is not None and ev.target_author_id != mid
+        if reply:
+            d.day_replies += 1
+        links = ev.link_count
+        if links:
+            d.day_links += links
+            d.day_link_comments += 1
+            if reply:
+                d.day_dropped_links += links
+                d.day_dropped_comments += 1
+        n = d.day_comments
+        if n > cfg.velocity_comments:
+            strong = n > cfg.velocity_strong_comments and d.day_replies >= cfg.velocity_reply_share * n
+            self._fire(d, FIRST_DAY_VELOCITY, ts, cfg.strong_weight if strong else cfg.velocity_weak_weight)
+            fired = True
+        drops = d.day_dropped_comments
+        if d.day_dropped_links >= cfg.link_heavy_links and drops >= cfg.link_heavy_min_link_share * n:
+            strong = (drops == n and drops >= cfg.link_heavy_strong_link_comments) or (
+                d.day_dropped_links >= cfg.link_heavy_strong_links
+                and drops >= cfg.link_drop_comments
+                and d.day_link_comments == drops
+                and n - drops <= cfg.link_drop_plain_comments
+            )
+            self._fire(d, LINK_HEAVY_NEWCOMER, ts, cfg.strong_weight if strong else cfg.weak_weight)
+            fired = True
+        elif d.fired is not None:
+            d.fired[LINK_HEAVY_NEWCOMER] = _NEVER
+        return fired
+
+    def _duplicate(self, d: _Detail, ev: EventRecord, fp: int, ts: float, established: bool) -> bool:
         cfg = self.config
         target = ev.target_id or ev.event_id  # a top-level post is a place of its own
-        d = m.more()
         recent, fps = d.recent, d.fps
         if recent is None or fps is None:
             recent, fps = d.recent, d.fps = [], []
@@ -345,6 +367,7 @@ class SpamDetector:
             del fps[0]
             del recent[0]
         if hits is None:
+            d.texts += 1  # a text of its own, not a copy of a recent one
             return False
         group = [i for i, (t, _, _, lab) in enumerate(recent) if lab == label and abs(ts - t) < window]
         if len({recent[i][1] for i in group}) < cfg.duplicate_posts:
@@ -354,32 +377,42 @@ class SpamDetector:
         reviewed = d.reviewed_fps
         if reviewed and any(min(map(int.bit_count, map(fps[i].__xor__, reviewed))) <= max_h for i in group):
             return False  # a moderator has seen this text and cleared it
-        young = not m.exempt and ts - m.start < cfg.established_seconds
-        self._fire(m, DUPLICATE_CONTENT, ts, cfg.strong_weight if young else cfg.weak_weight)
+        self._fire(d, DUPLICATE_CONTENT, ts, cfg.weak_weight if established else cfg.strong_weight)
         return True
 
-    def _like(self, m: _Member, mid: str, ts: float) -> bool:
+    def _like_event(self, i: int, mid: str, ts: float) -> bool:
         cfg = self.config
-        times = m.likes
+        horizon = self._last[i] - cfg.burst_likes_seconds
+        times = self._likes.get(mid)
         if times is None:
-            times = m.likes = []
-            self._windowed[mid] = m
-        i = _insert(times, ts, cfg.burst_likes + 1, m.last_ts - cfg.burst_likes_seconds)
-        if i >= 0 and _dense(times, i, cfg.burst_likes, cfg.burst_likes_seconds):
-            self._fire(m, BURST_LIKES, ts, self.config.strong_weight)
+            one = self._like[i]
+            if one == _NEVER or (one < horizon and ts >= horizon):  # the window holds only this like
+                self._like[i] = ts
+                return False
+            times = [one]
+        j = _insert(times, ts, cfg.burst_likes + 1, horizon)
+        if len(times) > 1:
+            if mid not in self._likes:
+                self._likes[mid] = times
+                self._like[i] = _NEVER
+                self._windowed[mid] = None
+        else:  # one like or none left in the window: back in the column
+            self._like[i] = times[0] if times else _NEVER
+            self._likes.pop(mid, None)
+        if j >= 0 and _dense(times, j, cfg.burst_likes, cfg.burst_likes_seconds):
+            self._fire(self._detail(mid), BURST_LIKES, ts, cfg.strong_weight)
             return True
         return False
 
-    def _fire(self, m: _Member, signal: int, ts: float, weight: float) -> None:
-        d = m.more()
+    def _fire(self, d: _Detail, signal: int, ts: float, weight: float) -> None:
         if d.fired is None or d.weights is None:
             d.fired = [_NEVER] * _SIGNALS
             d.weights = [0.0] * _SIGNALS
         d.fired[signal] = ts
         d.weights[signal] = weight
 
-    def _maybe_flag(self, m: _Member, mid: str, ev: EventRecord, ts: float) -> FlagRecord | None:
-        d = m.more()
+    def _maybe_flag(self, i: int, mid: str, ev: EventRecord, ts: float) -> FlagRecord | None:
+        d = self._details[mid]
         fired, weights = d.fired, d.weights
         assert fired is not None and weights is not None
         cfg = self.config
@@ -390,17 +423,26 @@ class SpamDetector:
             if abs(ts - fired[sig]) < span:
                 score += weights[sig]
                 reasons.append(REASONS[sig])
+        st = self._state[i]
         if score < cfg.flag_score:
-            return None
+            # Weak evidence: once, to a moderator (a cleared member has had its review).
+            if score < cfg.review_score or st & _STATUS_MASK != _NONE:
+                return None
+            d.version += 1
+            self._state[i] = (st & ~_STATUS_MASK) | _REVIEW
+            d.flag = FlagRecord(
+                self.community_id, mid, ts, round(score, 3), tuple(reasons), STATUS_REVIEW, ev.event_id,
+                version=d.version,
+            )
+            return d.flag
         d.version += 1
-        m.status = STATUS_FLAGGED
+        self._state[i] = (st & ~_STATUS_MASK) | _FLAGGED
         d.flag = FlagRecord(
             self.community_id, mid, ts, round(score, 3), tuple(reasons), STATUS_FLAGGED, ev.event_id,
             version=d.version,
         )
         self._stash_reviewed(d)  # what a moderator will review; reviewed for good if they clear it
-        m.drop_windows()  # a flagged member is judged again only after a clear, on new evidence
-        self._windowed.pop(mid, None)
+        self._drop_windows(i, mid)  # a flagged member is judged again only after a clear, on new evidence
         return d.flag
 
     def _stash_reviewed(self, d: _Detail) -> None:
@@ -410,45 +452,76 @@ class SpamDetector:
     def _sweep(self, now: float) -> None:
         """Drop the window state of members idle for `idle_seconds` of event time; now and then forget some."""
         idle_before = now - self.config.idle_seconds
-        for mid in [mid for mid, m in self._windowed.items() if m.last_ts < idle_before]:
-            self._windowed.pop(mid).drop_windows()
+        self._swept_before = idle_before
+        index, last = self._index, self._last
+        for mid in [mid for mid in self._windowed if last[index[mid]] < idle_before]:
+            self._drop_windows(index[mid], mid)
         self._next_sweep = now + self.config.sweep_seconds
         # Looking for members to forget is a look at every member held: done once a quarter more members
         # are held than after the last look, or `forget_seconds` after it. Cheap (a few steps per member
         # arrived, one per member held a week), and a member goes at most `forget_seconds` after it may.
-        held = len(self._members)
+        held = len(self._ids)
         if held >= self._forget_at or now >= self._next_forget:
             self._forget(now)
-            held = len(self._members)
+            held = len(self._ids)
             self._forget_at = held + (held >> 2) + 1
             self._next_forget = now + self.config.forget_seconds
 
     def _forget(self, now: float) -> None:
-        """Forget the members of whom nothing can matter again but that they are no newcomers.
+        """Forget the members of whom nothing can matter again but that they are no newcomers, and how many
+        comments they wrote (up to the established count).
 
         That is: status none, never moderated (nothing forgiven or reviewed, no flag), not
         staff, idle for `forget_seconds`, and past their newcomer and established windows by
         then (or exempt). With `forget_seconds` at least the scorer's lateness, every later
-        event of the member is newer than all it did and past both windows, so the veteran
-        recreated `exempt` on its return (`observe`, `apply_moderation`) gets exactly the
-        flags it would have got. Its windows went in `_sweep` already (idle for longer).
+        event of the member is newer than all it did and past both windows, so the member
+        recreated on its return (`observe`, `apply_moderation`, resolved by `_resolve`) gets
+        exactly the flags it would have got. Its windows went in `_sweep` already (idle for longer).
         """
         cfg = self.config
         forget_before = now - max(cfg.forget_seconds, cfg.idle_seconds)
         settled = max(cfg.newcomer_seconds, cfg.established_seconds)
-        veterans = self._veterans
-        gone: list[str] = []
-        for mid, m in self._members.items():
-            if m.last_ts >= forget_before or m.status != STATUS_NONE or m.forgiven != _NEVER or m.staff:
+        ids, start, last, state, details = self._ids, self._start, self._last, self._state, self._details
+        quiet_limit = cfg.established_comments
+        gone = bytearray(len(ids))
+        n_gone = 0
+        for i in range(len(ids)):
+            if last[i] >= forget_before:
                 continue
-            # (a veteran back that never commented is not looked up here: it goes once settled again)
-            if m.exempt or forget_before - m.start >= settled:
-                gone.append(mid)
-        if gone:
-            for mid in gone:
-                del self._members[mid]
-                veterans.add(mid)
-            veterans.fold()
+            st = state[i]
+            if st & (_STATUS_MASK | _STAFF | _MODERATED):
+                continue
+            mid = ids[i]
+            d = details.get(mid)
+            if d is not None and d.flag is not None:
+                continue
+            if not (st & _NOT_NEW or forget_before - start[i] >= settled):
+                continue
+            if st & _UNRESOLVED:  # never commented since it came back (or new): forgotten as it was
+                found = self._forgotten.lookup(mid)
+                seen = 0 if found is None else found
+            else:
+                seen = -1 if st & _ESTABLISHED else (d.texts if d is not None else 0)
+            self._forgotten.add(mid, seen if seen < quiet_limit else -1)
+            gone[i] = 1
+            n_gone += 1
+        if not n_gone:
+            return
+        self._forgotten.fold()
+        keep = [i for i in range(len(ids)) if not gone[i]]
+        for i in range(len(ids)):
+            if gone[i]:
+                mid = ids[i]
+                details.pop(mid, None)
+                self._likes.pop(mid, None)
+                self._windowed.pop(mid, None)
+        self._ids = [ids[i] for i in keep]
+        self._index = {mid: i for i, mid in enumerate(self._ids)}
+        self._start = array("d", [start[i] for i in keep])
+        self._last = array("d", [last[i] for i in keep])
+        like = self._like
+        self._like = array("d", [like[i] for i in keep])
+        self._state = bytearray(state[i] for i in keep)
 
     # --- moderation -----------------------------------------------------------------
 
@@ -463,31 +536,37 @@ class SpamDetector:
         content seen), so only a new burst or new duplicated content flags again.
         A clear of a member never flagged still forgives, so the outcome does not
         depend on whether the decision was applied before or after the flag on replay.
+        A member in `review` is confirmed the same way; cleared, its status is `dismissed` (it never
+        was a spam flag: analytics count flags without reviews and dismissals).
         `reason` is kept with the decision (engagement.moderation), not on the flag.
         """
         if action not in ("confirm", "clear"):
             raise ValueError(f"moderation action {action!r} is neither 'confirm' nor 'clear'")
-        m = self._members.get(member_id)
-        if m is None:  # decided before any event of the member reached us (replay order), or forgotten
-            m = self._members[member_id] = _Member(_UNSEEN)
-            m.last_ts = _NEVER
-            m.exempt = self._veterans.holds(member_id)
-        d = m.more()
+        i = self._index.get(member_id)
+        if i is None:  # decided before any event of the member reached us (replay order), or forgotten
+            i = self._add(member_id, _UNSEEN)
+            self._last[i] = _NEVER
+        if self._state[i] & _UNRESOLVED:
+            self._resolve(i, member_id)
+        d = self._detail(member_id)
+        st = self._state[i]
         if action == "clear":
-            if ts > m.forgiven:
-                m.forgiven = ts
+            if ts > d.forgiven:
+                d.forgiven = ts
+            st |= _MODERATED
             d.newcomer_reviewed = True
             self._stash_reviewed(d)
-            m.drop_windows()
-            self._windowed.pop(member_id, None)
-            if d.flag is None or m.status == STATUS_CLEARED:
+            self._drop_windows(i, member_id)
+            code = st & _STATUS_MASK
+            if d.flag is None or code in (_CLEARED, _DISMISSED):
+                self._state[i] = st
                 return None
-            status = STATUS_CLEARED
+            status = STATUS_DISMISSED if code == _REVIEW else STATUS_CLEARED
         else:
-            if m.status == STATUS_CONFIRMED:
+            if st & _STATUS_MASK == _CONFIRMED:
                 return None
             status = STATUS_CONFIRMED
-        m.status = status
+        self._state[i] = (st & ~_STATUS_MASK) | _STATUS_CODE[status]
         d.version += 1
         base = d.flag or FlagRecord(self.community_id, member_id, ts, 0.0, (), status, "")
         d.flag = FlagRecord(
@@ -505,73 +584,88 @@ class SpamDetector:
 
     # --- queries ------------------------------------------------------------------
 
+    def _code(self, member_id: str) -> int:
+        i = self._index.get(member_id)
+        return _NONE if i is None else self._state[i] & _STATUS_MASK
+
     def is_excluded(self, member_id: str) -> bool:
-        """Flagged or confirmed: kept out of the scores."""
-        m = self._members.get(member_id)
-        return m is not None and m.status in _EXCLUDED
+        """Flagged or confirmed: kept out of the scores (a member in review is not)."""
+        return self._code(member_id) in _EXCLUDED_CODES
 
     def status(self, member_id: str) -> str:
-        m = self._members.get(member_id)
-        return STATUS_NONE if m is None else m.status
+        return STATUSES[self._code(member_id)]
 
     def flag(self, member_id: str) -> FlagRecord | None:
-        m = self._members.get(member_id)
-        return None if m is None or m.detail is None else m.detail.flag
+        d = self._details.get(member_id)
+        return None if d is None else d.flag
+
+    def holds(self, member_id: str) -> bool:
+        """Whether the member is held in full (not forgotten, or back since)."""
+        return member_id in self._index
 
     def excluded_members(self) -> list[str]:
-        return sorted(mid for mid, m in self._members.items() if m.status in _EXCLUDED)
+        state = self._state
+        return sorted(mid for i, mid in enumerate(self._ids) if state[i] & _STATUS_MASK in _EXCLUDED_CODES)
 
     def tracked_members(self) -> tuple[int, int]:
-        """(members held in full, those of them holding window state); forgotten ones: `forgotten_members`."""
-        return len(self._members), len(self._windowed)
+        """(members held in full, those of them holding sparse window state); forgotten: `forgotten_members`."""
+        return len(self._ids), len(self._windowed)
 
     def forgotten_members(self) -> int:
-        """Members forgotten as veterans (8 bytes each); one that came back is also held in full again."""
-        return len(self._veterans)
+        """Members forgotten (8 bytes each); one that came back is also held in full again."""
+        return len(self._forgotten)
 
     # --- state for the Faust table --------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """The whole state as plain JSON values (orjson-serialisable)."""
-        members: dict[str, list[Any]] = {}
-        for mid, m in self._members.items():
-            row: list[Any] = [
-                _out(m.start), _out(m.last_ts), m.staff, m.exempt, m.status, _out(m.forgiven),
-                m.comments, m.likes,
+        """The whole state as plain JSON values (orjson-serialisable): columns as base64, details by id."""
+        details: dict[str, list[Any]] = {}
+        for mid, d in self._details.items():
+            details[mid] = [
+                _out(d.forgiven),
+                d.newcomer_reviewed,
+                d.texts,
+                d.comments,
+                None if d.recent is None or d.fps is None else [
+                    [ts, fp, target, link, label]
+                    for fp, (ts, target, link, label) in zip(d.fps, d.recent, strict=True)
+                ],
+                d.reviewed_fps,
+                [d.day_comments, d.day_links, d.day_link_comments, d.day_dropped_links, d.day_dropped_comments,
+                 d.day_replies],
+                None if d.fired is None else [_out(f) for f in d.fired],
+                d.weights,
+                None if d.flag is None else d.flag.to_json(),
+                d.version,
             ]
-            d = m.detail
-            if d is not None:
-                row += [
-                    d.newcomer_reviewed,
-                    None if d.recent is None or d.fps is None else [
-                        [ts, fp, target, link, label]
-                        for fp, (ts, target, link, label) in zip(d.fps, d.recent, strict=True)
-                    ],
-                    d.reviewed_fps,
-                    [d.day_comments, d.day_links, d.day_link_comments, d.day_dropped_links],
-                    None if d.fired is None else [_out(f) for f in d.fired],
-                    d.weights,
-                    None if d.flag is None else d.flag.to_json(),
-                    d.version,
-                ]
-            members[mid] = row
+        forgotten = self._forgotten
         return {
             "v": SNAPSHOT_VERSION,
             "community_id": self.community_id,
             "watermark": _out(self._watermark),
             "next_sweep": _out(self._next_sweep),
+            "swept_before": _out(self._swept_before),
             "forget_at": self._forget_at,
             "next_forget": _out(self._next_forget),
-            "members": members,
-            "veterans": array_to_b64(self._veterans.hashes()),  # sorted little-endian int64 hashes
+            "ids": self._ids,
+            "start": array_to_b64(self._start),  # little-endian float64, +-inf as is
+            "last": array_to_b64(self._last),
+            "like": array_to_b64(self._like),
+            "state": array_to_b64(array("B", self._state)),
+            "likes": self._likes,
+            "details": details,
+            # sorted little-endian int64 hashes: the active ones, then quiet ones by comments written
+            "forgotten": [array_to_b64(forgotten.active.hashes())]
+            + [array_to_b64(q.hashes()) for q in forgotten.quiet],
         }
 
     @classmethod
     def restore(cls, data: dict[str, Any], config: SpamConfig | None = None) -> SpamDetector:
         """A detector continuing exactly where the one that took `data` (a `snapshot()`) stopped."""
-        if data.get("v") not in _RESTORABLE:
+        version = data.get("v")
+        if version not in _RESTORABLE:
             raise ValueError(
-                f"spam snapshot version {data.get('v')!r} is not one of {_RESTORABLE}; "
+                f"spam snapshot version {version!r} is not one of {_RESTORABLE}; "
                 "rebuild the spam state by replaying the event log"
             )
         det = cls(data["community_id"], config)
@@ -579,32 +673,93 @@ class SpamDetector:
         det._next_sweep = _in(data["next_sweep"], _NEVER)
         det._forget_at = int(data.get("forget_at", 0))  # version 1 has none of these
         det._next_forget = _in(data.get("next_forget"), _NEVER)
-        det._veterans = _Veterans(array_from_b64("q", data.get("veterans", "")))
+        if version == 3:
+            det._restore_columns(data)
+        else:
+            det._restore_rows(data)
+        det._windowed = {
+            mid: None for mid in det._ids
+            if mid in det._likes or (mid in det._details and det._details[mid].holds_windows())
+        }
+        return det
+
+    def _restore_columns(self, data: dict[str, Any]) -> None:
+        self._swept_before = _in(data.get("swept_before"), _NEVER)
+        self._ids = [str(mid) for mid in data["ids"]]
+        self._index = {mid: i for i, mid in enumerate(self._ids)}
+        self._start = array_from_b64("d", data["start"])
+        self._last = array_from_b64("d", data["last"])
+        self._like = array_from_b64("d", data["like"])
+        self._state = bytearray(array_from_b64("B", data["state"]).tobytes())
+        self._likes = {str(mid): [float(t) for t in times] for mid, times in data["likes"].items()}
+        for mid, row in data["details"].items():
+            forgiven, reviewed, seen, comments, recent, reviewed_fps, days, fired, weights, flag, version = row
+            d = self._details[str(mid)] = _Detail()
+            d.forgiven = _in(forgiven, _NEVER)
+            d.newcomer_reviewed = bool(reviewed)
+            d.texts = int(seen)
+            d.comments = None if comments is None else [float(t) for t in comments]
+            _restore_detail(d, recent, reviewed_fps, days, fired, weights, flag, version)
+        active, *quiet = data["forgotten"]
+        self._forgotten.active = HashSet(array_from_b64("q", active))
+        for c, text in enumerate(quiet):
+            hashes = HashSet(array_from_b64("q", text))
+            if c < len(self._forgotten.quiet):
+                self._forgotten.quiet[c] = hashes
+            else:  # restored with a lower established count: these are active now
+                merged = sorted({*self._forgotten.active.hashes(), *hashes.hashes()})
+                self._forgotten.active = HashSet(array("q", merged))
+
+    def _restore_rows(self, data: dict[str, Any]) -> None:
+        """Versions 1 and 2: a row per member. Their forgotten veterans count as active (they were weak
+        then), and so does any member that had commented (the count was not kept)."""
+        self._forgotten.active = HashSet(array_from_b64("q", data.get("veterans", "")))
         for mid, row in data["members"].items():
             start, last_ts, staff, exempt, status, forgiven, comments, likes = row[:8]
-            m = _Member(_in(start, _UNSEEN))
-            m.last_ts = _in(last_ts, _NEVER)
-            m.staff, m.exempt, m.status = bool(staff), None if exempt is None else bool(exempt), str(status)
-            m.forgiven = _in(forgiven, _NEVER)
-            m.comments = None if comments is None else [float(t) for t in comments]
-            m.likes = None if likes is None else [float(t) for t in likes]
-            if len(row) > 8:
-                reviewed, recent, reviewed_fps, days, fired, weights, flag, version = row[8:]
-                d = m.more()
-                d.newcomer_reviewed = bool(reviewed)
-                if recent is not None:
-                    d.fps = [int(fp) for _, fp, _, _, _ in recent]
-                    d.recent = [(float(t), str(g), bool(k), int(lab)) for t, _, g, k, lab in recent]
-                d.reviewed_fps = None if reviewed_fps is None else [int(fp) for fp in reviewed_fps]
-                d.day_comments, d.day_links, d.day_link_comments, d.day_dropped_links = (int(x) for x in days)
-                d.fired = None if fired is None else [_in(f, _NEVER) for f in fired]
-                d.weights = None if weights is None else [float(w) for w in weights]
-                d.flag = None if flag is None else FlagRecord.from_json(flag)
-                d.version = int(version)
-            det._members[mid] = m
-            if m.comments is not None or m.likes is not None:
-                det._windowed[mid] = m
-        return det
+            i = self._add(str(mid), _in(start, _UNSEEN))
+            self._last[i] = _in(last_ts, _NEVER)
+            st = _STATUS_CODE[str(status)]
+            if staff:
+                st |= _STAFF
+            if exempt is None:
+                st |= _UNRESOLVED
+            elif exempt:
+                st |= _NOT_NEW | _ESTABLISHED
+            if forgiven is not None:
+                st |= _MODERATED
+            self._state[i] = st
+            if likes:
+                if len(likes) == 1:
+                    self._like[i] = float(likes[0])
+                else:
+                    self._likes[str(mid)] = [float(t) for t in likes]
+            if comments is not None or len(row) > 8 or forgiven is not None:
+                d = self._details[str(mid)] = _Detail()
+                d.forgiven = _in(forgiven, _NEVER)
+                d.comments = None if comments is None else [float(t) for t in comments]
+                d.texts = self.config.established_comments if comments is not None or len(row) > 8 else 0
+                if len(row) > 8:
+                    reviewed, recent, reviewed_fps, days, fired, weights, flag, version = row[8:]
+                    d.newcomer_reviewed = bool(reviewed)
+                    _restore_detail(d, recent, reviewed_fps, days, fired, weights, flag, version)
+
+
+def _restore_detail(
+    d: _Detail, recent: Any, reviewed_fps: Any, days: Any, fired: Any, weights: Any, flag: Any, version: Any
+) -> None:
+    if recent is not None:
+        d.fps = [int(fp) for _, fp, _, _, _ in recent]
+        d.recent = [(float(t), str(g), bool(k), int(lab)) for t, _, g, k, lab in recent]
+    d.reviewed_fps = None if reviewed_fps is None else [int(fp) for fp in reviewed_fps]
+    counts = [int(x) for x in days]
+    if len(counts) == 4:  # versions 1 and 2 counted fewer: every dropped link its own comment, every comment a reply
+        counts += [min(counts[2], counts[3]), counts[0]]
+    (d.day_comments, d.day_links, d.day_link_comments, d.day_dropped_links, d.day_dropped_comments,
+     d.day_replies) = counts
+    d.fired = None if fired is None else [_in(f, _NEVER) for f in fired]
+    d.weights = None if weights is None else [float(w) for w in weights]
+    d.flag = None if flag is None else FlagRecord.from_json(flag)
+    d.version = int(version)
 
 
 def _out(x: float) -> float | None:

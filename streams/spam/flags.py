@@ -19,6 +19,11 @@ REASONS: tuple[str, ...] = (
 )
 
 STATUS_NONE, STATUS_FLAGGED, STATUS_CONFIRMED, STATUS_CLEARED = "none", "flagged", "confirmed", "cleared"
+STATUS_REVIEW = "review"  # weak evidence: a moderator should look; the member still counts in the scores
+STATUS_DISMISSED = "dismissed"  # a review a moderator cleared: never was a spam flag
+STATUSES: tuple[str, ...] = (
+    STATUS_NONE, STATUS_FLAGGED, STATUS_CONFIRMED, STATUS_CLEARED, STATUS_REVIEW, STATUS_DISMISSED
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +40,7 @@ class FlagRecord:
     flagged_at: float  # Unix seconds, event time
     score: float
     reasons: tuple[str, ...]
-    status: str  # flagged | confirmed | cleared
+    status: str  # review | dismissed | flagged | confirmed | cleared
     event_id: str  # "" for a member a moderator confirmed without a flag
     decided_by: str = ""
     decided_at: float | None = None

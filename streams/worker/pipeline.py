@@ -181,7 +181,8 @@ class Pipeline:
         self.writer.write(
             "community_state",
             COMMUNITY_STATE_COLUMNS,
-            [community_state_row(r, version) for r in outputs.community_rows],
+            # versions grow in emission order: a minute's final row wins over its provisional one
+            [community_state_row(r, version + i) for i, r in enumerate(outputs.community_rows)],
         )
         self.writer.write("spam_flags", SPAM_FLAGS_COLUMNS, [spam_flag_row(f) for f in outputs.flags])
 

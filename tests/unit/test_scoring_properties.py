@@ -11,6 +11,7 @@ import pytest
 
 from streams.event_record import COMMENT, JOIN, MEMBER, EventRecord
 from streams.scoring import CommunityScorer, ScoringConfig, TierChangeRecord
+from streams.scoring import community as community_module
 from streams.scoring.bench import synthetic_events
 from streams.scoring.tiers import CREATOR, LURKER, TIER_NAMES, base_tier, top_count
 
@@ -135,6 +136,14 @@ def test_agrees_with_the_naive_model(seed: int) -> None:
     assert ambassadors
 
 
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_agrees_with_the_naive_model_when_heaps_are_compacted_all_the_time(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(community_module, "HEAP_COMPACT_MIN", 2)
+    test_agrees_with_the_naive_model(seed)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_batch_boundaries_change_nothing(seed: int) -> None:
     events = stream(seed)
@@ -192,3 +201,19 @@ def test_tier_changes_chain_and_counts_add_up(seed: int) -> None:
         assert all(r.curation >= 1.8 * (1 - 1e-9) for r in rows if r.tier == "curator")
     assert late > 10 and duplicates > 10  # the stream does carry both
     assert reached == set(TIER_NAMES)  # and moves members into every tier
+
+
+def test_tier_invariants_hold_in_a_large_churning_community() -> None:
+    """Enough tier changes for the lazy demotion heaps to be compacted many times over."""
+    events = synthetic_events(120_000, 40_000, seed=3, span_days=60.0)
+    scorer = CommunityScorer("c1", CONFIG)
+    changes = 0
+    for start in range(0, len(events), 5_000):
+        changes += len(scorer.apply(events[start : start + 5_000]).tier_changes)
+    assert changes > 2 * 4096
+    rows = [scorer.member_row(m) for m in scorer.member_ids()]
+    floor = 1 - 1e-9
+    assert all(r.creation >= 2.7 * floor for r in rows if r.tier in ("creator", "ambassador"))
+    assert all(r.creation < 3.0 for r in rows if r.tier in ("lurker", "curator"))
+    assert all(r.curation >= 1.8 * floor for r in rows if r.tier == "curator")
+    assert all(r.curation < 2.0 for r in rows if r.tier == "lurker")

@@ -100,7 +100,7 @@ def test_demotion_happens_inside_a_batch_at_the_event_that_moves_the_clock() -> 
         [at(T0, COMMENT, "a"), at(T0 + DAY, LIKE, "b"), at(below, LIKE, "b"), at(below + DAY, LIKE, "b")]
     )
     a_changes = [(c.from_tier, c.to_tier, c.at) for c in out.tier_changes if c.member_id == "a"]
-    assert a_changes == [("lurker", "creator", T0), ("creator", "lurker", below)]
+    assert a_changes == [("lurker", "creator", T0), ("creator", "ambassador", T0), ("ambassador", "lurker", below)]
 
 
 def test_late_comment_just_under_three_does_not_promote() -> None:
@@ -204,16 +204,30 @@ def test_non_creator_in_top_k_leaves_the_ambassador_slot_empty() -> None:
     assert scorer.community_row().ambassadors == 0
 
 
-def test_ambassador_flip_is_emitted_at_batch_end_only() -> None:
+def test_ambassador_flips_are_emitted_at_the_event_that_causes_them() -> None:
     scorer = CommunityScorer("c", CONFIG)
     out = scorer.apply([at(T0, COMMENT, "a"), at(T0 + 1, COMMENT, "b"), at(T0 + 2, COMMENT, "b")])
     flips = [
-        (c.member_id, c.from_tier, c.to_tier)
+        (c.member_id, c.from_tier, c.to_tier, c.at - T0)
         for c in out.tier_changes
         if "ambassador" in (c.from_tier, c.to_tier)
     ]
-    assert flips == [("b", "creator", "ambassador")]  # a led after the first event but not at the end
-    assert out.tier_changes[-1].at == T0 + 2
+    # a leads after the first comment; b's first comment is worth a little more (less decayed)
+    assert flips == [
+        ("a", "creator", "ambassador", 0),
+        ("a", "ambassador", "creator", 1),
+        ("b", "creator", "ambassador", 1),
+    ]
+    # one batch or three: the same changes
+    one_by_one = CommunityScorer("c", CONFIG)
+    singles = [
+        c
+        for e in [at(T0, COMMENT, "a"), at(T0 + 1, COMMENT, "b"), at(T0 + 2, COMMENT, "b")]
+        for c in one_by_one.apply([e]).tier_changes
+    ]
+    assert [(c.member_id, c.from_tier, c.to_tier, c.at) for c in singles] == [
+        (c.member_id, c.from_tier, c.to_tier, c.at) for c in out.tier_changes
+    ]
 
 
 def test_members_demoted_at_one_instant_are_listed_by_ascending_creation() -> None:

@@ -49,17 +49,27 @@ def test_batch_a_tiers_and_ambassador() -> None:
     out = scorer.apply(BATCH_A)
     assert changes(out.tier_changes) == [
         ("alice", "lurker", "creator", 0.0),
+        ("alice", "creator", "ambassador", 0.0),
         ("bob", "lurker", "curator", 1.0),
         ("carol", "lurker", "creator", 2.0),
+        ("alice", "ambassador", "creator", 2.0),
+        ("carol", "creator", "ambassador", 2.0),
         ("alice", "creator", "lurker", 3.0),
-        ("carol", "creator", "ambassador", 3.0),
     ]
-    by_member = {c.member_id: c for c in out.tier_changes if c.to_tier != "ambassador"}
+    by_member = {c.member_id: c for c in out.tier_changes if "ambassador" not in (c.from_tier, c.to_tier)}
     assert by_member["bob"].curation == pytest.approx(2.9517, abs=5e-5)
     assert by_member["alice"].creation == pytest.approx(2.5859, abs=5e-5)  # day 3: under 2.7
     assert scorer.member_row("carol").creation == pytest.approx(2.8551, abs=5e-5)
     assert scorer.member_row("bob").curation == pytest.approx(2.6734, abs=5e-5)
     assert (out.scored, out.duplicates, out.late) == (7, 0, 0)
+    # one community row per event-time minute the clock was in: days 0, 1, 2 and 3
+    assert [(r.as_of - T0) / DAY for r in out.community_rows] == [0.0, 1.0, 2.0, 3.0]
+    assert [(r.creators, r.ambassadors, r.curators) for r in out.community_rows] == [
+        (0, 1, 0),  # end of day 0: alice, the only creator, is the ambassador
+        (0, 1, 1),  # day 1: bob became a curator
+        (1, 1, 1),  # day 2: carol took the ambassador slot, alice still a creator
+        (0, 1, 1),  # day 3: alice fell to lurker
+    ]
 
 
 def test_batch_a_alice_keeps_creator_at_day_2() -> None:

@@ -12,7 +12,17 @@ import orjson
 import pytest
 
 from schemas.events import CanonicalEvent
-from streams.simulate import LEGIT_KINDS, SPAM_KINDS, simulate, write_simulation
+from streams.simulate import (
+    ATTACK_SHAPES,
+    DEFAULT_START,
+    HARD_NEGATIVE_KINDS,
+    LEGIT_KINDS,
+    SPAM_KINDS,
+    draw_sizes,
+    simulate,
+    spam_for_size,
+    write_simulation,
+)
 
 Event = dict[str, Any]
 SIZES = [40, 800, 2_500]
@@ -110,8 +120,12 @@ def test_spam_profiles_join_first_and_attack_later(sim: tuple[list[Event], list[
             fps = [e["content_fingerprint"] for e in comments]
             assert len(fps) >= 3 and max(hamming(fps[0], fp) for fp in fps) <= 4
             assert len({e["target_id"] for e in comments}) == len(comments)
-        elif lab["kind"] == "link_heavy":
-            assert ts(comments[0]) - ts(own[0]) < 6.5 * 3600 and all(e["link_count"] >= 1 for e in comments)
+        elif lab["kind"] in ("link_heavy", "link_dropper"):  # within hours, links under others' content
+            assert ts(comments[0]) - ts(own[0]) < 16.5 * 3600 and all(e["link_count"] >= 1 for e in comments)
+            assert all(e.get("target_author_id") not in (None, lab["member_id"]) for e in comments)
+            if lab["kind"] == "link_dropper":
+                assert len(comments) in (2, 3) and all(e["link_count"] in (2, 3) for e in comments)
+                assert ts(comments[-1]) - ts(own[0]) < 86_400
         else:
             assert sum(ts(e) - ts(own[0]) < 86_400 for e in comments) > 10
 
@@ -143,7 +157,7 @@ def test_joins_carry_sources_and_promotion_joiners_arrive_in_a_surge_and_leave(
     sim: tuple[list[Event], list[dict[str, Any]]],
 ) -> None:
     events, _ = sim
-    start = ts(next(e for e in events if e["type"] != "join"))
+    start = DEFAULT_START.timestamp()  # greeters' record of the two weeks before is in the log too
     joins = [e for e in events if e["type"] == "join" and e["community_id"] == "sim3-c2"]
     assert {e["join_source"] for e in joins} == {"invite", "organic", "promotion", "import"}
     promo = sorted(ts(e) for e in joins if e["join_source"] == "promotion" and ts(e) >= start)
@@ -198,3 +212,53 @@ def test_bad_arguments_say_what_to_do() -> None:
         simulate(spam_kinds=["phishing"])
     with pytest.raises(ValueError, match="2 sizes for 3 communities"):
         simulate(communities=3, members_per_community=[10, 20])
+
+
+def test_attack_shapes_are_drawn_from_ranges_not_fixed_recipes() -> None:
+    events, labels = simulate(seed=11, communities=2, members_per_community=[300, 3_000], days=14,
+                              spam_profiles_per_community=[20, 60])
+    members = by_member(list(events))
+    quiet: dict[str, list[float]] = defaultdict(list)
+    counts: dict[str, set[int]] = defaultdict(set)
+    sources: dict[str, set[str]] = defaultdict(set)
+    likes_before: dict[str, set[int]] = defaultdict(set)
+    for lab in labels:
+        if lab["label"] != "spam":
+            continue
+        kind, own = lab["kind"], members[(lab["community_id"], lab["member_id"])]
+        ids = [e["event_id"] for e in own]
+        start = ids.index(lab["attack_start_event_id"])
+        quiet[kind].append(ts(own[start]) - ts(own[0]))
+        counts[kind].add(sum(e["type"] == "comment" for e in own[start:]))
+        sources[kind].add(lab["join_source"])
+        likes_before[kind].add(sum(e["type"] == "like" for e in own[:start]))
+    for kind in SPAM_KINDS:
+        shape = ATTACK_SHAPES[kind]
+        assert min(quiet[kind]) >= shape.quiet_seconds[0] * 0.99 - 1, kind
+        assert max(quiet[kind]) > 10 * min(quiet[kind]), kind  # spread over an order of magnitude at least
+        assert len(counts[kind]) >= 2 and len(likes_before[kind]) >= 2, kind
+        assert len(sources[kind]) >= 2, kind
+    assert sources["link_dropper"] <= {"organic", "promotion"}
+    assert max(quiet["duplicate"]) > 7 * 86_400 * 0.5  # some sleepers wait days
+
+
+def test_community_sizes_and_spam_counts_are_drawn_per_seed() -> None:
+    sizes = [n for seed in range(30) for n in draw_sizes(seed, 6)]
+    assert min(sizes) >= 10 and max(sizes) <= 10_000
+    assert min(sizes) < 30 and max(sizes) > 5_000  # micro-communities and large ones both
+    assert draw_sizes(3, 6) == draw_sizes(3, 6) != draw_sizes(4, 6)
+    assert (spam_for_size(10), spam_for_size(1_000), spam_for_size(10_000)) == (3, 25, 60)
+
+
+def test_the_enthusiastic_link_sharer_shares_one_or_two_links_among_ordinary_comments(
+    sim: tuple[list[Event], list[dict[str, Any]]],
+) -> None:
+    events, labels = sim
+    members = by_member(events)
+    sharers = [lab for lab in labels if lab["kind"] == "link_sharer"]
+    assert len(sharers) == 2 * len(SIZES) and "link_sharer" in HARD_NEGATIVE_KINDS
+    for lab in sharers:
+        own = members[(lab["community_id"], lab["member_id"])]
+        day_one = [e for e in own if e["type"] == "comment" and ts(e) - ts(own[0]) < 86_400]
+        assert 1 <= sum(e["link_count"] for e in day_one) <= 2, lab
+        assert day_one[0]["link_count"] == 0  # talks first

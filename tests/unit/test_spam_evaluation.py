@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from streams.spam.evaluation import EvalReport, evaluate, flag_keys, measure_simulation, top_creators
+from streams.simulate import SPAM_KINDS
+from streams.spam.evaluation import (
+    HELD_OUT_SEEDS,
+    TUNING_SEEDS,
+    EvalReport,
+    evaluate,
+    flag_keys,
+    measure_seeds,
+    measure_simulation,
+    top_creators,
+)
 from streams.spam.flags import FlagRecord
 
 
@@ -72,18 +82,55 @@ def test_flag_records_turn_into_keys_and_the_top_creators_are_ambassadors() -> N
 
 
 def test_the_offline_detector_meets_the_targets_on_a_seeded_simulation() -> None:
-    # The seed of `python -m streams.spam.evaluation`; docs/spam.md has the figures over twelve seeds.
+    # The seed of `python -m streams.spam.evaluation`; docs/spam.md has the figures over twenty held-out seeds.
     report, flags = measure_simulation(
-        7, communities=6, members_per_community=2_500, days=14, spam_profiles_per_community=24
+        7, communities=6, members_per_community=2_500, days=14, spam_profiles_per_community=25
     )
-    assert report.spam_members == 144 and report.legit_members > 14_000
+    assert report.spam_members == 150 and report.legit_members > 14_000
     assert report.precision >= 0.98, report.lines()
     assert report.recall >= 0.95, report.lines()
     fast = report.median_events_to_flag_of(["burst", "duplicate"])
     assert fast is not None and fast <= 5
     assert not report.ambassadors_flagged
-    for kind in ("burst", "duplicate", "link_heavy", "velocity"):
-        assert report.kinds[kind].flagged >= 0.9 * report.kinds[kind].members, (kind, report.lines())
-    for kind in ("greeter", "prolific_creator", "owner", "moderator", "bot"):
-        assert report.kinds[kind].flagged == 0, (kind, report.lines())
-    assert all(f.status == "flagged" for f in flags)
+    for kind in SPAM_KINDS:
+        assert report.kinds[kind].recall >= 0.95, (kind, report.lines())
+    assert report.hard_negatives_flagged() == 0, report.lines()
+    for kind in ("owner", "moderator", "normal"):
+        assert report.kinds[kind].flagged <= (2 if kind == "normal" else 0), (kind, report.lines())
+    assert {f.status for f in flags} <= {"flagged", "review"}
+
+
+def test_reviews_count_as_neither_catches_nor_false_flags() -> None:
+    flags = [("c1", "s1", "e8")]
+    got = evaluate(flags, LABELS, EVENTS, reviewed={("c1", "s2"), ("c1", "n1"), ("c1", "s1")})
+    assert (got.true_flags, got.false_flags, got.reviewed_spam, got.reviewed_legit) == (1, 0, 1, 1)
+    assert got.kinds["burst"].reviewed == 1 and got.kinds["normal"].reviewed == 1
+    assert got.kinds["burst"].recall == 0.5
+
+
+def test_many_seeds_report_the_worst_case_per_kind() -> None:
+    # Three seeds neither tuned on nor reported, small: the 20-seed run is `engage eval-spam --seeds 20`.
+    report = measure_seeds(range(2001, 2004), communities=3, days=10, largest=2_000)
+    assert [run.seed for run in report.runs] == [2001, 2002, 2003]
+    worst = report.worst_recall()
+    assert set(worst) == set(SPAM_KINDS)
+    for kind, (recall, seed) in worst.items():
+        per_seed = [run.report.kinds[kind].recall for run in report.runs if kind in run.report.kinds]
+        assert recall == min(per_seed) and seed in (2001, 2002, 2003)
+        assert recall >= 0.95, (kind, report.lines())
+    assert report.worst_precision()[0] >= 0.98 and report.hard_negatives_flagged() == 0
+    assert report.met()
+    text = "\n".join(report.lines())
+    assert "worst case over 3 seeds" in text and "targets:" in text and "met" in text
+    assert not set(TUNING_SEEDS) & set(HELD_OUT_SEEDS)
+
+
+def test_engage_eval_spam_seeds_is_the_command_in_the_docs(capsys: pytest.CaptureFixture[str]) -> None:
+    # docs/spam.md: `engage eval-spam --seeds 20 --first-seed 3001 --check`, here one of those seeds.
+    from streams.cli import main
+
+    assert main(["eval-spam", "--seeds", "1", "--first-seed", "3012", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "worst case over 1 seeds:" in out and "recall worst" in out and ": met" in out
+    assert main(["eval-spam"]) == 2  # neither labels nor --seeds
+    assert "give a labels file, or --seeds N" in capsys.readouterr().err
