@@ -679,10 +679,10 @@ class Drill:
         sender.start(order, self.plan.feed_seconds + self.plan.broker_down_seconds)
         time.sleep(self.plan.feed_seconds * 0.3)
         self.say(f"  stopping Kafka for {self.plan.broker_down_seconds:.0f}s while events flow")
-        self.stack.kafka("stop")
+        self.stack.stop_kafka()
         refused_before = sender.retried
         time.sleep(self.plan.broker_down_seconds)
-        self.stack.kafka("start")
+        self.stack.start_kafka()
         back = time.monotonic()
         result.faults.append(
             f"Kafka stopped {self.plan.broker_down_seconds:.0f}s; {sender.retried - refused_before} requests "

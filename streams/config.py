@@ -42,8 +42,10 @@ class Settings:
     worker_host: str = "127.0.0.1"
     worker_port: int = 6066
     app_id: str = "engage-worker"
-    batch_size: int = 10_000
-    flush_seconds: float = 1.0
+    # The worker takes up to batch_size Kafka messages (envelopes of up to envelope_max_events each)
+    # or whatever arrived within flush_seconds, whichever comes first.
+    batch_size: int = 100
+    flush_seconds: float = 0.25
     max_request_bytes: int = 1 << 20
     max_batch_events: int = 1000
     # Envelopes on engagement.events (streams/envelopes.py): a partition's buffer is sent at

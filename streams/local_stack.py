@@ -342,6 +342,18 @@ class LocalStack:
     def stop_child(self, name: str) -> None:
         self._stop_group([c for c in self.children if c[0] == name], self.settings.shutdown_seconds + 3)
 
+    def stop_kafka(self) -> None:
+        """Stop the broker (a fault drill): the one this stack runs as a child, else a detached one."""
+        if any(name == "kafka" for name, _ in self.children):
+            self._stop_group([c for c in self.children if c[0] == "kafka"], KAFKA_STOP_SECONDS)
+        else:
+            self.kafka("stop")
+
+    def start_kafka(self) -> None:
+        """Start the broker again as this stack's child, on the same data directory and ports."""
+        self.spawn_kafka()
+        self.wait_until("Kafka", lambda: port_in_use("127.0.0.1", self.settings.kafka_port), 120)
+
     def restart_worker(self) -> None:
         """Stop the worker (SIGTERM, as an orchestrator would) and start a new one."""
         self.stop_child("worker")
