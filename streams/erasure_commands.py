@@ -23,9 +23,11 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.erasures import ErasureRecord, ErasureRequest, record_for
+from schemas.outputs import ModerationDecision
 from streams.config import TOPIC_ERASURES, TOPIC_EVENTS, Settings
 from streams.envelopes import HEADERS, envelope, split_lines
 from streams.forgotten import ForgottenMembers
+from streams.worker import moderation
 
 
 def forget_command(
@@ -211,6 +213,20 @@ def _copy(settings: Settings, from_topic: str, to_topic: str, forgotten: Forgott
     try:
         for msg in read_topic(settings, from_topic):
             counts.messages += 1
+            if moderation.is_decision(msg.value):  # a sequenced decision: copied whole, unless about them
+                decision = ModerationDecision.model_validate_json(msg.value[len(moderation.PREFIX) :])
+                if forgotten.is_forgotten(decision.community_id, decision.member_id, decision.decided_at.timestamp()):
+                    counts.dropped += 1
+                    continue
+                producer.send(
+                    to_topic,
+                    value=msg.value,
+                    key=msg.key,
+                    partition=msg.partition,
+                    timestamp_ms=msg.timestamp,
+                    headers=list(msg.headers or ()),
+                )
+                continue
             kept = []
             for line in split_lines(msg.value or b""):
                 counts.lines += 1

@@ -87,7 +87,10 @@ format() {
 running_pid() {
   [ -f "$DATA/broker.pid" ] || return 1
   local pid; pid="$(cat "$DATA/broker.pid")"
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
+  kill -0 "$pid" 2>/dev/null || return 1
+  # a broker killed while its parent was gone may linger as a zombie nobody reaps: not running
+  [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || return 1
+  echo "$pid"
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
