@@ -22,13 +22,13 @@ import orjson
 import pytest
 
 from sinks.batch_writer import BatchWriter
-from streams.commands import chunks, post_events
 from streams.config import Settings
 from streams.envelopes import envelope, split_lines
-from streams.erasure_commands import compact_log_command, forget_command, read_topic
-from streams.local_stack import LocalStack, http_ok
-from streams.simulate import simulate
 from streams.state_registry import StateRegistry
+from streams.tools.commands import chunks, post_events
+from streams.tools.erasure_commands import compact_log_command, forget_command, read_topic
+from streams.tools.local_stack import LocalStack, http_ok
+from streams.tools.simulate import simulate
 from streams.topics import admin_client
 from streams.worker.pipeline import Incoming, Pipeline
 

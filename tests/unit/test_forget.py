@@ -18,8 +18,8 @@ from streams.config import Settings
 from streams.envelopes import envelope
 from streams.event_record import EventRecord
 from streams.forgotten import ForgottenMembers
-from streams.simulate import simulate
 from streams.state_registry import StateRegistry
+from streams.tools.simulate import simulate
 from streams.worker.erasures import Rebuild, holds, state_key
 from streams.worker.pipeline import Incoming, Pipeline
 

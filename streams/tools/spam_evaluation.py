@@ -4,7 +4,7 @@ Pure: flags, labels and the event order come in as plain values, so the same
 `evaluate` serves the offline run over a simulation (`measure_simulation`, the
 command below) and `engage eval-spam` over what the pipeline stored in ClickHouse.
 
-    python -m streams.spam.evaluation --seed 7 --communities 8 --members 3000 --days 14
+    python -m streams.tools.spam_evaluation --seed 7 --communities 8 --members 3000 --days 14
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from streams.event_record import COMMENT, JOIN_SOURCE_CODES, ROLE_CODES, TYPE_CODES, EventRecord
-from streams.simulate import HARD_NEGATIVE_KINDS, SPAM_KINDS, draw_sizes, simulate, spam_for_size
 from streams.spam.config import SpamConfig
 from streams.spam.detector import SpamDetector
 from streams.spam.flags import REASONS, STATUS_REVIEW, FlagRecord
+from streams.tools.simulate import HARD_NEGATIVE_KINDS, SPAM_KINDS, draw_sizes, simulate, spam_for_size
 
 FlagKey = tuple[str, str, str]  # (community_id, member_id, event_id of the tipping event)
 EventKey = tuple[str, str, str]  # (community_id, member_id, event_id), in log order

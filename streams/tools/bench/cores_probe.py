@@ -1,6 +1,6 @@
 """The pure cores and the worker's batch work in one process, without Kafka or Faust.
 
-Usage: python -m streams.bench.cores_probe EVENTS MEMBERS COMMUNITIES; prints JSON: each core's
+Usage: python -m streams.tools.bench.cores_probe EVENTS MEMBERS COMMUNITIES; prints JSON: each core's
 events/s, and the pipeline's steps in microseconds per event into embedded ClickHouse.
 """
 
@@ -17,14 +17,14 @@ import orjson
 
 from sinks.access import ClickHouseAccess
 from sinks.batch_writer import BatchWriter
-from streams.bench.load import event_line
 from streams.config import Settings
 from streams.decode import Decoded, decode
 from streams.envelopes import envelope
-from streams.scoring.bench import bench_scoring
-from streams.simulate import simulate
 from streams.spam.detector import SpamDetector
 from streams.state_registry import StateRegistry
+from streams.tools.bench.load import event_line
+from streams.tools.bench.scoring import bench_scoring
+from streams.tools.simulate import simulate
 from streams.worker.pipeline import Incoming, Pipeline
 
 BATCH_EVENTS = 20_000
