@@ -6,6 +6,7 @@ decisions come from people through the gateway. Pure data, no I/O.
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 from typing import Annotated
 
@@ -78,3 +79,16 @@ class ModerationDecision(BaseModel):
     decision_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
         default=None, description="Idempotency key; the gateway assigns one when absent."
     )
+
+    def key(self) -> str:
+        """The decision's id: its own, or one derived from what it says (the same decision, the same id)."""
+        if self.decision_id:
+            return self.decision_id
+        said = "|".join(
+            [self.community_id, self.member_id, self.action.value, self.moderator, self.decided_at.isoformat()]
+        )
+        return hashlib.sha256(said.encode()).hexdigest()[:32]
+
+    def keyed(self) -> ModerationDecision:
+        """This decision with its `decision_id` set (see `key`)."""
+        return self if self.decision_id else self.model_copy(update={"decision_id": self.key()})

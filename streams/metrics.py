@@ -15,9 +15,10 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from schemas.outputs import ModerationAction, Tier
+from streams.webhooks.config import PLATFORMS as WEBHOOK_PLATFORMS
 
-PLATFORMS = ("canonical", "slack", "discourse", "github", "bettermode", "moderation", "erasures")
-WEBHOOK_PLATFORMS = ("slack", "discourse", "github", "bettermode")
+# `platform` label values: the canonical API, each webhook platform, the moderation and erasure APIs
+PLATFORMS = ("canonical", *WEBHOOK_PLATFORMS, "moderation", "erasures")
 DELIVERY_OUTCOMES = ("accepted", "rejected", "ignored", "handshake", "unavailable")
 # The gateway's own reasons and streams.webhooks.results.REASONS that reach a metric.
 REJECT_REASONS = (
@@ -140,6 +141,12 @@ WORKER_LAST_PROGRESS = Gauge(
 )
 REBALANCES = Counter("engage_rebalances_total", "Consumer group rebalances seen by this worker.")
 
+
+
+def count_rejected(platform: str, reason: str, events: int = 1, outcome: str = "rejected") -> None:
+    """A refused request: its events by reason, and the delivery by outcome."""
+    EVENTS_REJECTED.labels(platform, reason).inc(events)
+    GATEWAY_DELIVERIES.labels(platform, outcome).inc()
 
 def _preinitialise() -> None:
     """Create every bounded label combination at 0, before the first event.

@@ -25,7 +25,6 @@ from sinks.batch_writer import BatchWriter  # noqa: E402
 from sinks.tables import MEMBER_STATE_COLUMNS, member_state_row  # noqa: E402
 from streams.scoring import MemberRow  # noqa: E402
 from streams.scoring.config import DAY_SECONDS, ScoringConfig  # noqa: E402
-from tests.fixtures.analytics import simulated_communities  # noqa: E402
 from tests.fixtures.analytics.embedded_store import analytics_store  # noqa: E402
 
 RATE = ScoringConfig().decay_rate
@@ -55,7 +54,6 @@ def test_member_state_row_ends_with_the_decay_rate() -> None:
     row = MemberRow("c", "m", "creator", 3.0, 1.0, 2.0, 100.0, 10.0, 90.0, 4, "invite", "member", False)
     built = dict(zip(MEMBER_STATE_COLUMNS, member_state_row(row, "none", 7, RATE), strict=True))
     assert (built["creation"], built["as_of"], built["version"], built["decay_rate"]) == (3.0, 100.0, 7, RATE)
-    assert simulated_communities.MEMBER_STATE_COLUMNS == MEMBER_STATE_COLUMNS
 
 
 def test_member_current_ranks_by_creation_decayed_to_the_clock(ch: Client) -> None:
