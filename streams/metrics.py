@@ -221,6 +221,26 @@ def _seconds_since_flush() -> float:
 
 SINK_SECONDS_SINCE_FLUSH.set_function(_seconds_since_flush)
 
+
+class SinkMetrics:
+    """The ClickHouse writers' metrics on this process's registry (sinks.batch_writer.WriterMetrics)."""
+
+    def write_failed(self, table: str) -> None:
+        SINK_ERRORS.labels(table).inc()
+        SINK_PAUSED.set(1)
+
+    def retrying(self, table: str) -> None:
+        SINK_RETRIES.labels(table).inc()
+
+    def stored(self, table: str, rows: int, seconds: float) -> None:
+        SINK_PAUSED.set(0)
+        SINK_ROWS.labels(table).inc(rows)
+        SINK_FLUSH_DURATION.labels(table).observe(seconds)
+        mark_flush(table)
+
+
+SINK = SinkMetrics()
+
 # --- recovery ------------------------------------------------------------------
 STATE_RESTORED = Counter(
     "engage_state_restored_communities_total", "Community snapshots restored from the changelog-backed table."

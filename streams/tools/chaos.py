@@ -40,6 +40,7 @@ from typing import Any
 import orjson
 
 from sinks.batch_writer import BatchWriter
+from streams import metrics
 from streams.config import TOPIC_EVENTS, TOPIC_MODERATION, Settings
 from streams.embedded_sql import QueryError, owner_url, query
 from streams.state_registry import StateRegistry
@@ -363,7 +364,7 @@ def reference(settings: Settings, communities: set[str]) -> dict[MemberKey, dict
     registry = StateRegistry(settings.scoring(), settings.spam())
     pipeline = Pipeline(
         registry,
-        BatchWriter(_NoStore),
+        BatchWriter(_NoStore, metrics.SINK),
         clock_skew_s=settings.event_time_max_skew_seconds,
         time_floor=settings.event_time_floor_ts,
     )

@@ -157,7 +157,7 @@ def create_app(settings: Settings) -> faust.App:
     tokens = TokenStore(settings.tokens_path)
     stopping = threading.Event()
     writer = BatchWriter(
-        lambda: ch, backoff=Backoff(max_s=settings.sink_max_retry_seconds), should_stop=stopping.is_set
+        lambda: ch, metrics.SINK, backoff=Backoff(max_s=settings.sink_max_retry_seconds), should_stop=stopping.is_set
     )
     registry = StateRegistry(settings.scoring(), settings.spam())
     kill_switch = KillSwitch(settings.fault_kill_file)

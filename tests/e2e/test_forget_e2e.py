@@ -22,6 +22,7 @@ import orjson
 import pytest
 
 from sinks.batch_writer import BatchWriter
+from streams import metrics
 from streams.config import Settings
 from streams.envelopes import envelope, split_lines
 from streams.state_registry import StateRegistry
@@ -81,7 +82,7 @@ def community_events() -> list[dict[str, Any]]:
 def reference(events: list[dict[str, Any]], cid: str) -> Any:
     """State from a log that never had the member's events (the pipeline's own decode and state steps)."""
     registry = StateRegistry(Settings().scoring(), Settings().spam())
-    writer = BatchWriter(lambda: None)  # type: ignore[arg-type,return-value]
+    writer = BatchWriter(lambda: None, metrics.SINK)  # type: ignore[arg-type,return-value]
     pipeline = Pipeline(registry, writer, clock_skew_s=300, time_floor=Settings().event_time_floor_ts)
     for i in range(0, len(events), 200):
         chunk = events[i : i + 200]

@@ -22,9 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # the repo root, for tests.fixtures
 
 from sinks.batch_writer import BatchWriter  # noqa: E402
-from sinks.tables import MEMBER_STATE_COLUMNS, member_state_row  # noqa: E402
+from sinks.columns import MEMBER_STATE_COLUMNS  # noqa: E402
+from streams import metrics  # noqa: E402
 from streams.scoring import MemberRow  # noqa: E402
 from streams.scoring.config import DAY_SECONDS, ScoringConfig  # noqa: E402
+from streams.worker.rows import member_state_row  # noqa: E402
 from tests.fixtures.analytics.embedded_store import analytics_store  # noqa: E402
 
 RATE = ScoringConfig().decay_rate
@@ -107,7 +109,7 @@ def test_rows_from_the_row_builder_rank_by_decayed_creation(ch: Client) -> None:
     quiet = MemberRow("decay-rows", "quiet", "creator", 6.0, 0.0, 0.0, t0, t0, t0, 2, "", "member", False)
     busy = MemberRow("decay-rows", "busy", "creator", 4.0, 0.0, 0.0, later, later, later, 2, "", "member", False)
     rows = [member_state_row(r, "none", 1, RATE) for r in (quiet, busy)]
-    BatchWriter(lambda: ch).write("member_state", MEMBER_STATE_COLUMNS, rows)
+    BatchWriter(lambda: ch, metrics.SINK).write("member_state", MEMBER_STATE_COLUMNS, rows)
     got = query(ch, "SELECT member_id, creation_now, creation_rank FROM engagement.v_member_current "
                     "WHERE community_id = 'decay-rows' ORDER BY creation_rank")
     assert got == [
@@ -121,6 +123,7 @@ import json, shutil, sys, tempfile
 from pathlib import Path
 from sinks import clickhouse
 from sinks.migrate import available, migrate
+from streams import metrics
 
 before = Path(tempfile.mkdtemp())
 for mig in available():

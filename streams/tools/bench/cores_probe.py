@@ -17,6 +17,7 @@ import orjson
 
 from sinks.access import ClickHouseAccess
 from sinks.batch_writer import BatchWriter
+from streams import metrics
 from streams.config import Settings
 from streams.decode import Decoded, decode
 from streams.envelopes import envelope
@@ -52,7 +53,7 @@ def main(n: int, members: int, communities: int) -> dict[str, Any]:
 
     def new_pipeline() -> Pipeline:
         registry = StateRegistry(settings.scoring(), settings.spam())
-        return Pipeline(registry, BatchWriter(lambda: ch), 300.0, settings.event_time_floor_ts)
+        return Pipeline(registry, BatchWriter(lambda: ch, metrics.SINK), 300.0, settings.event_time_floor_ts)
 
     out: dict[str, Any] = {
         "scoring_core_events_per_s": bench_scoring(n, members, measure_memory=False)["events_per_second"],
