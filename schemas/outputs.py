@@ -23,7 +23,10 @@ class Tier(StrEnum):
 
 
 class TierChange(BaseModel):
-    """One member moved from one tier to another at a point of event time."""
+    """One member moved from one tier to another at a point of event time.
+
+    The record on `engagement.tier-changes` (key: the community id), at least once.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -31,10 +34,10 @@ class TierChange(BaseModel):
     member_id: str
     from_tier: Tier
     to_tier: Tier
-    at: AwareDatetime
-    creation: float
-    curation: float
-    received: float
+    at: AwareDatetime = Field(description="Event time of the transition (the community clock).")
+    creation: float = Field(description="Creation score, decayed to `at`.")
+    curation: float = Field(description="Curation score, decayed to `at`.")
+    received: float = Field(description="Engagement the member's content received, decayed to `at`.")
 
 
 class SpamStatus(StrEnum):
@@ -47,17 +50,24 @@ class SpamStatus(StrEnum):
 
 
 class SpamFlag(BaseModel):
-    """The pipeline's judgement that a profile behaves like spam, with its reasons."""
+    """The pipeline's judgement that a profile behaves like spam, with its reasons.
+
+    The record on `engagement.spam-flags` (key: the community id), at least once: a new
+    flag, and every revision a moderator's decision makes of it (a higher `version`).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     community_id: str
     member_id: str
-    flagged_at: AwareDatetime
-    score: float
-    reasons: list[str]
+    flagged_at: AwareDatetime = Field(description="Event time of the event that tipped the score.")
+    score: float = Field(description="The spam score that crossed the threshold.")
+    reasons: list[str] = Field(description="Why: burst_comments, burst_likes, duplicate_content, ...")
     status: SpamStatus
-    event_id: str
+    event_id: str = Field(description="The event that tipped the score; empty when a moderator confirmed unflagged.")
+    decided_by: str = Field(default="", description="The moderator who decided; empty before a decision.")
+    decided_at: AwareDatetime | None = Field(default=None, description="When the moderator decided.")
+    version: int = Field(default=1, ge=1, description="Revision of the member's flags; the highest wins.")
 
 
 class ModerationAction(StrEnum):
@@ -73,7 +83,9 @@ class ModerationDecision(BaseModel):
     community_id: Id
     member_id: Id
     action: ModerationAction
-    moderator: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    moderator: Annotated[str, StringConstraints(min_length=1, max_length=256)] = Field(
+        description="Who decided: the gateway records the API token's name."
+    )
     reason: Annotated[str, StringConstraints(max_length=2000)] = ""
     decided_at: AwareDatetime
     decision_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
