@@ -28,7 +28,7 @@ class TierChange(BaseModel):
     The record on `engagement.tier-changes` (key: the community id), at least once.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     community_id: str
     member_id: str
@@ -56,7 +56,7 @@ class SpamFlag(BaseModel):
     flag, and every revision a moderator's decision makes of it (a higher `version`).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     community_id: str
     member_id: str

@@ -51,7 +51,7 @@ from streams.config import Settings
 from streams.shutdown import STOP_SIGNALS
 from streams.topics import ensure_topics
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = REPO_ROOT / "deploy" / "local" / "kafka.sh"
 LOCAL_TOKEN_NAME = "local-stack"
 

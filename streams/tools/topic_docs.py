@@ -94,14 +94,16 @@ def render() -> str:
     out = [BEGIN]
     for topic in TOPICS:
         doc = " ".join((topic.model.__doc__ or "").split())
-        extra = "forbidden" if topic.model.model_config.get("extra") == "forbid" else "allowed"
+        config = topic.model.model_config
+        extra = "forbidden" if config.get("extra") == "forbid" else "allowed"
+        strict = "; strict types (a time is a string, a number is not a string)" if config.get("strict") else ""
         out += [
             "",
             f"### `{topic.name}`",
             "",
             f"Model: `{topic.model.__module__}.{topic.model.__name__}`. {doc}",
             "",
-            f"Key: {topic.key}. Value: {topic.value}. Fields not listed: {extra}.",
+            f"Key: {topic.key}. Value: {topic.value}. Fields not listed: {extra}{strict}.",
             "",
             *model_table(topic.model),
         ]

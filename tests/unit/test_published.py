@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from schemas.outputs import ModerationAction, ModerationDecision, SpamFlag, SpamStatus, Tier, TierChange
 from streams.scoring import TierChangeRecord
@@ -54,3 +55,13 @@ def test_the_moderation_copy_in_the_events_log_is_the_model_with_its_id() -> Non
     copied = ModerationDecision.model_validate_json(value[len(moderation.PREFIX):])
     assert copied.decision_id == decision.key() and copied.model_copy(update={"decision_id": None}) == decision
     assert decision.keyed().key() == decision.key()  # the id a producer gave is kept
+
+
+def test_the_old_shapes_are_refused_by_the_models() -> None:
+    """What the worker published before the models were its contract: a float `at`, a flag's snapshot form."""
+    record = TierChangeRecord("c1", "m1", "lurker", "creator", T, 3.0, 1.0, 2.0)
+    with pytest.raises(ValidationError, match="at"):
+        TierChange.model_validate_json(orjson.dumps(record._asdict()))
+    flag = FlagRecord("c1", "m1", T, 0.9, ("burst_likes",), "flagged", "e1")
+    with pytest.raises(ValidationError):
+        SpamFlag.model_validate_json(orjson.dumps(flag.to_json()))
