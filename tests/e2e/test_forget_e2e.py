@@ -22,6 +22,7 @@ import orjson
 import pytest
 
 from sinks.batch_writer import BatchWriter
+from sinks.columns import COMMUNITY_STATE_COLUMNS
 from streams import metrics
 from streams.config import Settings
 from streams.envelopes import envelope, split_lines
@@ -48,17 +49,8 @@ def documented_request() -> dict[str, Any]:
 pytestmark = pytest.mark.usefixtures("stack")
 
 LAMBDA = math.log(2) / (14 * 86400.0)
-COMMUNITY_COLUMNS = (
-    "members",
-    "lurkers",
-    "curators",
-    "creators",
-    "ambassadors",
-    "active_creators",
-    "top1_creation_share",
-    "top20_creation_share",
-    "flagged_members",
-)
+# community_state's figures: its columns but the key and the version
+COMMUNITY_COLUMNS = tuple(c for c in COMMUNITY_STATE_COLUMNS if c not in ("community_id", "as_of", "version"))
 
 
 def community_events() -> list[dict[str, Any]]:
