@@ -3,6 +3,8 @@
 While ClickHouse refuses writes, `write` does not return: the caller (the worker's
 agent) stops taking messages, Kafka keeps them, and nothing is buffered without
 bound. Offsets are acknowledged by the caller only after `write` returns.
+
+A writer is handed its metrics (`WriterMetrics`); it imports no process's globals.
 """
 
 from __future__ import annotations
@@ -17,9 +19,20 @@ from typing import Any, Protocol
 import orjson
 import pyarrow as pa
 
-from streams import metrics
-
 log = logging.getLogger(__name__)
+
+
+class WriterMetrics(Protocol):
+    """What a writer reports, to whatever records it (the worker's: streams.metrics.SINK)."""
+
+    def write_failed(self, table: str) -> None:
+        """A write to `table` failed: consumption is paused until a write is stored."""
+
+    def retrying(self, table: str) -> None:
+        """The failed write to `table` is tried again after a backoff."""
+
+    def stored(self, table: str, rows: int, seconds: float) -> None:
+        """`rows` are stored in `table`, `seconds` after the first attempt (retries included)."""
 
 
 class Inserter(Protocol):
@@ -58,11 +71,13 @@ class BatchWriter:
     def __init__(
         self,
         client_factory: Callable[[], Inserter],
+        metrics: WriterMetrics,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self._factory = client_factory
+        self._metrics = metrics
         self._client: Inserter | None = None
         self._backoff = backoff or Backoff()
         self._sleep = sleep
@@ -90,8 +105,7 @@ class BatchWriter:
                 self._client.raw_insert(f"engagement.{table}", column_names=columns, insert_block=body, fmt=fmt)
                 break
             except Exception as exc:
-                metrics.SINK_ERRORS.labels(table).inc()
-                metrics.SINK_PAUSED.set(1)
+                self._metrics.write_failed(table)
                 if self._should_stop():
                     raise
                 delay = self._backoff.delay(attempt)
@@ -103,10 +117,7 @@ class BatchWriter:
                     delay,
                 )
                 attempt += 1
-                metrics.SINK_RETRIES.labels(table).inc()
+                self._metrics.retrying(table)
                 self._sleep(delay)
-        metrics.SINK_PAUSED.set(0)
-        metrics.SINK_ROWS.labels(table).inc(n_rows)
-        metrics.SINK_FLUSH_DURATION.labels(table).observe(time.perf_counter() - started)
-        metrics.mark_flush(table)
+        self._metrics.stored(table, n_rows, time.perf_counter() - started)
         return attempt + 1

@@ -199,9 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{prog}: {exc.code}", file=sys.stderr)
         return EXIT_USAGE
-    from streams.commands import CommandError
     from streams.embedded_sql import QueryError
-    from streams.local_stack import StackError
+    from streams.tools.commands import CommandError
+    from streams.tools.local_stack import StackError
 
     try:
         return dispatch(args, settings)
@@ -251,31 +251,31 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print("created: " + (", ".join(created) if created else "nothing (all exist)"))
         return 0
     if cmd == "forget":
-        from streams.erasure_commands import forget_command
+        from streams.tools.erasure_commands import forget_command
 
         return forget_command(
             settings, args.community, args.member, args.reason, args.by, args.platform, args.wait
         )
     if cmd == "compact-log":
-        from streams.erasure_commands import compact_log_command
+        from streams.tools.erasure_commands import compact_log_command
 
         return compact_log_command(settings, args.to, args.source)
     if cmd == "migrate":
-        from streams.commands import migrate_command
+        from streams.tools.commands import migrate_command
 
         return migrate_command(settings)
     if cmd == "query":
-        from streams.commands import query_command
+        from streams.tools.commands import query_command
 
         return query_command(settings, args.sql, args.format)
     if cmd == "replay":
-        from streams.commands import replay_command
+        from streams.tools.commands import replay_command
 
         return replay_command(settings, args.file, dry_run=args.dry_run)
     if cmd == "bench":
         import json
 
-        from streams.bench.run import report, run
+        from streams.tools.bench.run import report, run
 
         results = run(
             args.events, args.members, args.communities, args.baseline_events, settings, scale=not args.no_scale
@@ -285,24 +285,24 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(results))
         return 0
     if cmd == "simulate":
-        from streams.commands import simulate_command
+        from streams.tools.commands import simulate_command
 
         return simulate_command(
             args.events, args.labels, args.seed, args.communities, args.members, args.days, args.spam
         )
     if cmd == "eval-spam":
         if args.seeds:
-            from streams.spam.evaluation import seeds_command
+            from streams.tools.spam_evaluation import seeds_command
 
             return seeds_command(args.seeds, args.first_seed, args.check)
         if not args.labels:
             print("eval-spam: give a labels file, or --seeds N to evaluate in-process", file=sys.stderr)
             return 2
-        from streams.commands import eval_spam_command
+        from streams.tools.commands import eval_spam_command
 
         return eval_spam_command(settings, args.labels, args.check)
     if cmd == "chaos":
-        from streams.chaos import SCENARIOS, Plan, chaos_command
+        from streams.tools.chaos import SCENARIOS, Plan, chaos_command
 
         plan = Plan(
             events=args.events, seed=args.seed, feed_seconds=args.feed_seconds,
@@ -310,11 +310,11 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
         return chaos_command(settings, args.scenario or list(SCENARIOS), plan, args.json, args.keep)
     if cmd == "run":
-        from streams.commands import run_command
+        from streams.tools.commands import run_command
 
         return run_command(settings, demo=not args.no_demo, rate=args.rate)
     if cmd == "token":
-        from streams import token_command
+        from streams.tools import token_command
 
         if args.token_action == "create":
             return token_command.token_create(
@@ -324,7 +324,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return token_command.token_revoke(settings, args.name)
         return token_command.token_list(settings)
     if cmd == "demo":
-        from streams.commands import demo_command
+        from streams.tools.commands import demo_command
 
         return demo_command(settings, events=args.events, seed=args.seed)
     raise AssertionError(cmd)

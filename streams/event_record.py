@@ -10,16 +10,18 @@ from typing import NamedTuple
 
 from schemas.events import CanonicalEvent
 
-# Small integer codes keep per-member state compact.
-TYPE_CODES = {"join": 0, "like": 1, "share": 2, "comment": 3}
-ROLE_CODES = {"member": 0, "owner": 1, "moderator": 2, "bot": 3}
-JOIN_SOURCE_CODES = {None: 0, "invite": 1, "organic": 2, "promotion": 3, "import": 4}
+# Small integer codes keep per-member state compact. The one home of these codes: the
+# decoder, the cores, the row builders and the simulator all import them from here.
+JOIN, LIKE, SHARE, COMMENT = 0, 1, 2, 3
+MEMBER, OWNER, MODERATOR, BOT = 0, 1, 2, 3
+NO_SOURCE, INVITE, ORGANIC, PROMOTION, IMPORT = 0, 1, 2, 3, 4  # NO_SOURCE: not a join
+
+TYPE_CODES = {"join": JOIN, "like": LIKE, "share": SHARE, "comment": COMMENT}
+ROLE_CODES = {"member": MEMBER, "owner": OWNER, "moderator": MODERATOR, "bot": BOT}
+JOIN_SOURCE_CODES = {None: NO_SOURCE, "invite": INVITE, "organic": ORGANIC, "promotion": PROMOTION, "import": IMPORT}
 TYPE_NAMES = {v: k for k, v in TYPE_CODES.items()}
 ROLE_NAMES = {v: k for k, v in ROLE_CODES.items()}
 JOIN_SOURCE_NAMES = {v: (k or "") for k, v in JOIN_SOURCE_CODES.items()}
-
-JOIN, LIKE, SHARE, COMMENT = 0, 1, 2, 3
-MEMBER, OWNER, MODERATOR, BOT = 0, 1, 2, 3
 
 
 class EventRecord(NamedTuple):

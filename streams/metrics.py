@@ -15,9 +15,10 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from schemas.outputs import ModerationAction, Tier
+from streams.webhooks.config import PLATFORMS as WEBHOOK_PLATFORMS
 
-PLATFORMS = ("canonical", "slack", "discourse", "github", "bettermode", "moderation", "erasures")
-WEBHOOK_PLATFORMS = ("slack", "discourse", "github", "bettermode")
+# `platform` label values: the canonical API, each webhook platform, the moderation and erasure APIs
+PLATFORMS = ("canonical", *WEBHOOK_PLATFORMS, "moderation", "erasures")
 DELIVERY_OUTCOMES = ("accepted", "rejected", "ignored", "handshake", "unavailable")
 # The gateway's own reasons and streams.webhooks.results.REASONS that reach a metric.
 REJECT_REASONS = (
@@ -141,6 +142,12 @@ WORKER_LAST_PROGRESS = Gauge(
 REBALANCES = Counter("engage_rebalances_total", "Consumer group rebalances seen by this worker.")
 
 
+
+def count_rejected(platform: str, reason: str, events: int = 1, outcome: str = "rejected") -> None:
+    """A refused request: its events by reason, and the delivery by outcome."""
+    EVENTS_REJECTED.labels(platform, reason).inc(events)
+    GATEWAY_DELIVERIES.labels(platform, outcome).inc()
+
 def _preinitialise() -> None:
     """Create every bounded label combination at 0, before the first event.
 
@@ -213,6 +220,26 @@ def _seconds_since_flush() -> float:
 
 
 SINK_SECONDS_SINCE_FLUSH.set_function(_seconds_since_flush)
+
+
+class SinkMetrics:
+    """The ClickHouse writers' metrics on this process's registry (sinks.batch_writer.WriterMetrics)."""
+
+    def write_failed(self, table: str) -> None:
+        SINK_ERRORS.labels(table).inc()
+        SINK_PAUSED.set(1)
+
+    def retrying(self, table: str) -> None:
+        SINK_RETRIES.labels(table).inc()
+
+    def stored(self, table: str, rows: int, seconds: float) -> None:
+        SINK_PAUSED.set(0)
+        SINK_ROWS.labels(table).inc(rows)
+        SINK_FLUSH_DURATION.labels(table).observe(seconds)
+        mark_flush(table)
+
+
+SINK = SinkMetrics()
 
 # --- recovery ------------------------------------------------------------------
 STATE_RESTORED = Counter(

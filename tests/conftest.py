@@ -69,7 +69,7 @@ def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def stack(e2e_settings: Settings) -> Iterator[object]:
-    from streams.local_stack import LocalStack
+    from streams.tools.local_stack import LocalStack
 
     s = LocalStack(e2e_settings, quiet=True)
     try:

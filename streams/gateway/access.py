@@ -110,8 +110,7 @@ class Access:
 
     def _unauthorized(self, endpoint: str, platform: str, reason: str, message: str) -> Refusal:
         metrics.GATEWAY_AUTH_REFUSED.labels(endpoint, reason).inc()
-        metrics.EVENTS_REJECTED.labels(platform, "unauthorized").inc()
-        metrics.GATEWAY_DELIVERIES.labels(platform, "rejected").inc()
+        metrics.count_rejected(platform, "unauthorized")
         return Refusal(401, "unauthorized", message, headers={"WWW-Authenticate": _CHALLENGE})
 
     def _forbidden(
@@ -124,8 +123,7 @@ class Access:
         errors: tuple[FieldError, ...] = (),
     ) -> Refusal:
         metrics.GATEWAY_AUTH_REFUSED.labels(endpoint, reason).inc()
-        metrics.EVENTS_REJECTED.labels(platform, "forbidden").inc()
-        metrics.GATEWAY_DELIVERIES.labels(platform, "rejected").inc()
+        metrics.count_rejected(platform, "forbidden")
         return Refusal(403, error, message, errors)
 
     # --- rate limits ----------------------------------------------------------------
@@ -164,8 +162,7 @@ class Access:
         self, platform: str, limit: str, wait: float, who: str, rate: float, burst: float, cost: int = 1
     ) -> Refusal:
         metrics.GATEWAY_RATE_LIMITED.labels(platform, limit).inc()
-        metrics.EVENTS_REJECTED.labels(platform, "rate_limited").inc()
-        metrics.GATEWAY_DELIVERIES.labels(platform, "rejected").inc()
+        metrics.count_rejected(platform, "rate_limited")
         if math.isinf(wait):
             return Refusal(
                 429,

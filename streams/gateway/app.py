@@ -8,7 +8,6 @@ Endpoints: `POST /v1/events` (canonical events, one or an array), `POST
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -29,7 +28,16 @@ from streams.config import TOPIC_ERASURES, TOPIC_MODERATION, Settings
 from streams.gateway.access import Access, Refusal
 from streams.gateway.openapi import openapi_document
 from streams.gateway.producer import EventProducer, KafkaUnavailable
-from streams.webhooks import Accepted, Forget, Handshake, Ignored, Rejected, WebhookConfig, handle_webhook
+from streams.webhooks import (
+    PLATFORMS,
+    Accepted,
+    Forget,
+    Handshake,
+    Ignored,
+    Rejected,
+    WebhookConfig,
+    handle_webhook,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +45,6 @@ _ONE = TypeAdapter(CanonicalEvent)
 _MANY = TypeAdapter(list[CanonicalEvent])
 _MODERATION = TypeAdapter(ModerationDecision)
 _ERASURE = TypeAdapter(ErasureRequest)
-PLATFORMS = ("slack", "discourse", "github", "bettermode")
 JSON_TYPES = ("application/json", "text/json", "application/x-ndjson", "")
 
 Readiness = Callable[[], Awaitable[tuple[bool, str]]]
@@ -136,8 +143,7 @@ class Gateway:
         return b"".join(chunks)
 
     def _too_large(self, platform: str) -> web.Response:
-        metrics.EVENTS_REJECTED.labels(platform, "too_large").inc()
-        metrics.GATEWAY_DELIVERIES.labels(platform, "rejected").inc()
+        metrics.count_rejected(platform, "too_large")
         return problem(
             413, "too_large", f"request body over {self.settings.max_request_bytes} bytes; split it"
         )
@@ -147,8 +153,7 @@ class Gateway:
         try:
             await self.producer.send_events(lines)
         except KafkaUnavailable as exc:
-            metrics.EVENTS_REJECTED.labels(platform, "kafka_unavailable").inc()
-            metrics.GATEWAY_DELIVERIES.labels(platform, "unavailable").inc()
+            metrics.count_rejected(platform, "kafka_unavailable", outcome="unavailable")
             log.warning("Kafka unavailable: %s", exc)
             return problem(503, "kafka_unavailable", "Kafka cannot take events right now; retry later")
         metrics.EVENTS_PRODUCED.labels(platform).inc(len(events))
@@ -175,13 +180,11 @@ class Gateway:
                 raise ValueError(f"Content-Type {ctype!r} is not application/json")
             parsed = orjson.loads(body)
         except (orjson.JSONDecodeError, ValueError) as exc:
-            metrics.EVENTS_REJECTED.labels(platform, "not_json").inc()
-            metrics.GATEWAY_DELIVERIES.labels(platform, "rejected").inc()
+            metrics.count_rejected(platform, "not_json")
             return problem(415, "not_json", f"send UTF-8 JSON (one event or an array): {exc}")
         if isinstance(parsed, list):
             if len(parsed) > self.settings.max_batch_events:
-                metrics.EVENTS_REJECTED.labels(platform, "too_large").inc()
-                metrics.GATEWAY_DELIVERIES.labels(platform, "rejected").inc()
+                metrics.count_rejected(platform, "too_large")
                 return problem(
                     413,
                     "too_many_events",
@@ -194,8 +197,7 @@ class Gateway:
         try:
             events = validate_events(body, parsed)
         except ValidationError as exc:
-            metrics.EVENTS_REJECTED.labels(platform, "invalid").inc(count)
-            metrics.GATEWAY_DELIVERIES.labels(platform, "rejected").inc()
+            metrics.count_rejected(platform, "invalid", count)
             errors = field_errors(exc)
             return problem(
                 422, "invalid", f"{len(errors)} problem(s); nothing from this request was accepted", errors
@@ -236,8 +238,7 @@ class Gateway:
             return body
         result = handle_webhook(platform, dict(request.headers), body, time.time(), self.webhooks)
         if isinstance(result, Rejected):
-            metrics.EVENTS_REJECTED.labels(label, result.reason).inc()
-            metrics.GATEWAY_DELIVERIES.labels(label, "rejected").inc()
+            metrics.count_rejected(label, result.reason)
             errors = (
                 [FieldError(path=result.path, message=result.reason, kind=result.reason)]
                 if result.path
@@ -294,12 +295,12 @@ class Gateway:
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            metrics.EVENTS_REJECTED.labels(platform, "not_json").inc()
+            metrics.count_rejected(platform, "not_json")
             return problem(415, "not_json", f"send a JSON object: {exc}")
         if isinstance(parsed, dict):
             # Who decided is the token's name, never a name the caller chooses.
             if parsed.get("moderator", token.name) != token.name:
-                metrics.EVENTS_REJECTED.labels(platform, "invalid").inc()
+                metrics.count_rejected(platform, "invalid")
                 error = FieldError(
                     path="moderator",
                     message=f"decisions are recorded under the token's name {token.name!r}; leave moderator out",
@@ -310,23 +311,10 @@ class Gateway:
         try:
             decision = _MODERATION.validate_json(body)
         except ValidationError as exc:
-            metrics.EVENTS_REJECTED.labels(platform, "invalid").inc()
+            metrics.count_rejected(platform, "invalid")
             errors = field_errors(exc)
             return problem(422, "invalid", f"{len(errors)} problem(s) in the decision", errors)
-        if decision.decision_id is None:
-            # Deterministic, so a client retrying the same decision does not make a second one.
-            key = "|".join(
-                [
-                    decision.community_id,
-                    decision.member_id,
-                    decision.action.value,
-                    decision.moderator,
-                    decision.decided_at.isoformat(),
-                ]
-            )
-            decision = decision.model_copy(
-                update={"decision_id": hashlib.sha256(key.encode()).hexdigest()[:32]}
-            )
+        decision = decision.keyed()  # deterministic: a client retrying it does not make a second one
         refusal = (
             self.access.communities(token, [decision.community_id], "moderation", platform, single=True)
             or self.access.event_times([decision.decided_at.timestamp()], "decided_at", platform, single=True)
@@ -339,7 +327,7 @@ class Gateway:
                 TOPIC_MODERATION, [(decision.community_id.encode(), decision.model_dump_json().encode())]
             )
         except KafkaUnavailable:
-            metrics.EVENTS_REJECTED.labels(platform, "kafka_unavailable").inc()
+            metrics.count_rejected(platform, "kafka_unavailable", outcome="unavailable")
             return problem(503, "kafka_unavailable", "Kafka cannot take the decision right now; retry later")
         metrics.GATEWAY_DELIVERIES.labels(platform, "accepted").inc()
         return web.json_response({"accepted": 1, "decision_id": decision.decision_id}, status=202)

@@ -7,6 +7,7 @@ from typing import Any
 
 from schemas.events import CanonicalEvent, FieldError
 from schemas.outputs import ModerationDecision
+from streams.webhooks.config import PLATFORMS
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -141,7 +142,7 @@ def openapi_document() -> dict[str, Any]:
                             "required": True,
                             "schema": {
                                 "type": "string",
-                                "enum": ["slack", "discourse", "github", "bettermode"],
+                                "enum": list(PLATFORMS),
                             },
                         }
                     ],

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import math
 
+from schemas.outputs import Tier
 from streams.scoring.config import ScoringConfig
 
 # Base tiers are what the per-event rules produce; AMBASSADOR is only ever a
 # creator in the community's top k, judged at every event too.
 LURKER, CURATOR, CREATOR, AMBASSADOR = 0, 1, 2, 3
-TIER_NAMES = ("lurker", "curator", "creator", "ambassador")  # == schemas.outputs.Tier values
+TIER_NAMES: tuple[str, ...] = tuple(tier.value for tier in Tier)  # in code order: Tier is the home
 TIER_CODES = {name: code for code, name in enumerate(TIER_NAMES)}
 
 

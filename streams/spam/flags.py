@@ -47,6 +47,7 @@ class FlagRecord:
     version: int = 1
 
     def to_spam_flag(self) -> SpamFlag:
+        """This revision as it travels on `engagement.spam-flags` (validated by the model)."""
         return SpamFlag(
             community_id=self.community_id,
             member_id=self.member_id,
@@ -55,9 +56,13 @@ class FlagRecord:
             reasons=list(self.reasons),
             status=SpamStatus(self.status),
             event_id=self.event_id,
+            decided_by=self.decided_by,
+            decided_at=None if self.decided_at is None else datetime.fromtimestamp(self.decided_at, UTC),
+            version=self.version,
         )
 
     def to_json(self) -> dict[str, Any]:
+        """The detector's snapshot form (plain floats); the wire form is `to_spam_flag`."""
         return {
             "community_id": self.community_id,
             "member_id": self.member_id,

@@ -20,7 +20,6 @@ import time
 from typing import Any
 
 import faust
-import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from schemas.outputs import ModerationDecision
@@ -44,7 +43,7 @@ from streams.snapshots import SnapshotStore
 from streams.stall import StallDetector
 from streams.state_registry import Outputs, StateRegistry
 from streams.worker import erasures as erasure_step
-from streams.worker import http, moderation
+from streams.worker import http, moderation, published
 from streams.worker.faults import KillSwitch
 from streams.worker.pipeline import DeadLetterOut, Incoming, Pipeline
 from streams.worker.recovery import Partitions
@@ -113,9 +112,9 @@ class EventsAgent:
 
 async def publish(tier_topic: Any, flags_topic: Any, outputs: Outputs) -> None:
     for t in outputs.tier_changes:
-        await tier_topic.send(key=t.community_id.encode(), value=orjson.dumps(t._asdict()))
+        await tier_topic.send(key=t.community_id.encode(), value=published.tier_change_value(t))
     for f in outputs.flags:
-        await flags_topic.send(key=f.community_id.encode(), value=orjson.dumps(f.to_json()))
+        await flags_topic.send(key=f.community_id.encode(), value=published.spam_flag_value(f))
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -157,7 +156,7 @@ def create_app(settings: Settings) -> faust.App:
     tokens = TokenStore(settings.tokens_path)
     stopping = threading.Event()
     writer = BatchWriter(
-        lambda: ch, backoff=Backoff(max_s=settings.sink_max_retry_seconds), should_stop=stopping.is_set
+        lambda: ch, metrics.SINK, backoff=Backoff(max_s=settings.sink_max_retry_seconds), should_stop=stopping.is_set
     )
     registry = StateRegistry(settings.scoring(), settings.spam())
     kill_switch = KillSwitch(settings.fault_kill_file)

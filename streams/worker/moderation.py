@@ -17,7 +17,6 @@ an envelope of events, and anyone reading the topic sees what it is.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -44,19 +43,11 @@ class Sequenced(NamedTuple):
 
 def decision_key(decision: ModerationDecision) -> str:
     """The decision's id: the gateway's, or the same deterministic one when a producer gave none."""
-    if decision.decision_id:
-        return decision.decision_id
-    key = "|".join(
-        [decision.community_id, decision.member_id, decision.action.value, decision.moderator,
-         decision.decided_at.isoformat()]
-    )
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
+    return decision.key()
 
 
 def encode(decision: ModerationDecision) -> bytes:
-    if decision.decision_id is None:
-        decision = decision.model_copy(update={"decision_id": decision_key(decision)})
-    return PREFIX + decision.model_dump_json().encode()
+    return PREFIX + decision.keyed().model_dump_json().encode()
 
 
 def is_decision(value: bytes | None) -> bool:

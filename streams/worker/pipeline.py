@@ -17,11 +17,14 @@ from typing import NamedTuple
 
 from schemas.outputs import ModerationDecision
 from sinks.batch_writer import BatchWriter
-from sinks.tables import (
-    COMMUNITY_STATE_COLUMNS,
-    MODERATION_COLUMNS,
-    SPAM_FLAGS_COLUMNS,
-    TIER_CHANGES_COLUMNS,
+from sinks.columns import COMMUNITY_STATE_COLUMNS, MODERATION_COLUMNS, SPAM_FLAGS_COLUMNS, TIER_CHANGES_COLUMNS
+from streams import metrics
+from streams.decode import TimeBounds, decode_envelope
+from streams.event_record import TYPE_NAMES, EventRecord
+from streams.state_registry import Outputs, StateRegistry
+from streams.worker import moderation
+from streams.worker.faults import KillSwitch
+from streams.worker.rows import (
     community_state_row,
     events_arrow,
     member_state_arrow,
@@ -29,12 +32,6 @@ from sinks.tables import (
     spam_flag_row,
     tier_change_row,
 )
-from streams import metrics
-from streams.decode import TimeBounds, decode_envelope
-from streams.event_record import TYPE_NAMES, EventRecord
-from streams.state_registry import Outputs, StateRegistry
-from streams.worker import moderation
-from streams.worker.faults import KillSwitch
 
 
 class Incoming(NamedTuple):

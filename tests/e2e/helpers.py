@@ -14,7 +14,7 @@ import orjson
 from streams.api_tokens import create_token
 from streams.config import Settings
 from streams.embedded_sql import query
-from streams.local_stack import local_token_path
+from streams.tools.local_stack import local_token_path
 
 
 def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -45,7 +45,7 @@ def worker_metric(settings: Settings, name: str) -> float:
 
 
 def api_token(settings: Settings) -> str:
-    """The token the local stack issued itself at start (streams/local_stack.py)."""
+    """The token the local stack issued itself at start (streams/tools/local_stack.py)."""
     return local_token_path(settings).read_text().strip()
 
 

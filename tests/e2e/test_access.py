@@ -15,7 +15,7 @@ import pytest
 
 from streams.api_tokens import revoke_token
 from streams.config import Settings
-from streams.local_stack import LocalStack
+from streams.tools.local_stack import LocalStack
 
 from .helpers import api_token, auth, new_token, rows, scalar, wait_for
 

@@ -1,4 +1,4 @@
-"""Fault drills on the real broker and the embedded ClickHouse (streams/chaos.py): a worker killed
+"""Fault drills on the real broker and the embedded ClickHouse (streams/tools/chaos.py): a worker killed
 with SIGKILL at its dangerous points, Kafka stopped while events flow, a second worker joining
 and the first killed, a moderation decision followed by kill -9, ClickHouse refusing writes.
 Each scenario must lose nothing, double nothing, and leave member_state equal to a replay of
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from streams.chaos import SCENARIOS, Drill, Plan
 from streams.config import Settings
-from streams.local_stack import LocalStack
+from streams.tools.chaos import SCENARIOS, Drill, Plan
+from streams.tools.local_stack import LocalStack
 
 PLAN = Plan(
     events=700,

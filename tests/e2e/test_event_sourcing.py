@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from streams.commands import chunks, post_events
 from streams.config import Settings
 from streams.embedded_sql import query
-from streams.local_stack import LocalStack, http_ok
-from streams.simulate import simulate
+from streams.tools.commands import chunks, post_events
+from streams.tools.local_stack import LocalStack, http_ok
+from streams.tools.simulate import simulate
 
 from .helpers import api_token, rows, wait_for, worker_metric
 

@@ -22,13 +22,15 @@ import orjson
 import pytest
 
 from sinks.batch_writer import BatchWriter
-from streams.commands import chunks, post_events
+from sinks.columns import COMMUNITY_STATE_COLUMNS
+from streams import metrics
 from streams.config import Settings
 from streams.envelopes import envelope, split_lines
-from streams.erasure_commands import compact_log_command, forget_command, read_topic
-from streams.local_stack import LocalStack, http_ok
-from streams.simulate import simulate
 from streams.state_registry import StateRegistry
+from streams.tools.commands import chunks, post_events
+from streams.tools.erasure_commands import compact_log_command, forget_command, read_topic
+from streams.tools.local_stack import LocalStack, http_ok
+from streams.tools.simulate import simulate
 from streams.topics import admin_client
 from streams.worker import moderation
 from streams.worker.pipeline import Incoming, Pipeline
@@ -48,17 +50,8 @@ def documented_request() -> dict[str, Any]:
 pytestmark = pytest.mark.usefixtures("stack")
 
 LAMBDA = math.log(2) / (14 * 86400.0)
-COMMUNITY_COLUMNS = (
-    "members",
-    "lurkers",
-    "curators",
-    "creators",
-    "ambassadors",
-    "active_creators",
-    "top1_creation_share",
-    "top20_creation_share",
-    "flagged_members",
-)
+# community_state's figures: its columns but the key and the version
+COMMUNITY_COLUMNS = tuple(c for c in COMMUNITY_STATE_COLUMNS if c not in ("community_id", "as_of", "version"))
 
 
 def community_events() -> list[dict[str, Any]]:
@@ -82,7 +75,7 @@ def community_events() -> list[dict[str, Any]]:
 def reference(events: list[dict[str, Any]], cid: str) -> Any:
     """State from a log that never had the member's events (the pipeline's own decode and state steps)."""
     registry = StateRegistry(Settings().scoring(), Settings().spam())
-    writer = BatchWriter(lambda: None)  # type: ignore[arg-type,return-value]
+    writer = BatchWriter(lambda: None, metrics.SINK)  # type: ignore[arg-type,return-value]
     pipeline = Pipeline(registry, writer, clock_skew_s=300, time_floor=Settings().event_time_floor_ts)
     for i in range(0, len(events), 200):
         chunk = events[i : i + 200]

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.commands import post_events
 from streams.config import Settings
-from streams.local_stack import local_token_path, port_in_use, ready_instance
 from streams.shutdown import EXIT_ABANDONED
+from streams.tools.commands import post_events
+from streams.tools.local_stack import local_token_path, port_in_use, ready_instance
 
 ENGAGE = str(Path(sys.executable).parent / "engage")
 STOP_WITHIN_S = 20.0

@@ -12,10 +12,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.commands import chunks, post_events
 from streams.config import Settings
 from streams.embedded_sql import query
-from streams.simulate import simulate
+from streams.tools.commands import chunks, post_events
+from streams.tools.simulate import simulate
 
 from .helpers import api_token, scalar, wait_for, worker_metric
 

@@ -19,10 +19,10 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from streams.commands import chunks, post_events
 from streams.config import TOPIC_EVENTS, Settings
 from streams.embedded_sql import query
-from streams.simulate import simulate
+from streams.tools.commands import chunks, post_events
+from streams.tools.simulate import simulate
 
 from .helpers import api_token
 from .prometheus_server import GATEWAY_JOB, WORKER_JOB, PrometheusServer, alert_rules, free_port

@@ -13,10 +13,10 @@ import httpx
 import orjson
 import pytest
 
-from streams.commands import chunks, eval_spam_command, post_events
 from streams.config import Settings
 from streams.embedded_sql import query
-from streams.simulate import simulate
+from streams.tools.commands import chunks, eval_spam_command, post_events
+from streams.tools.simulate import simulate
 
 from .helpers import api_token, auth, new_token, rows, scalar, wait_for
 

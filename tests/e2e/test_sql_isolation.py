@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
-from streams.commands import post_events
 from streams.config import Settings
 from streams.embedded_sql import QueryError, query
-from streams.local_stack import LocalStack
+from streams.tools.commands import post_events
+from streams.tools.local_stack import LocalStack
 
 from .helpers import api_token, scalar, wait_for, worker_metric
 

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 import yaml
 
+from streams.webhooks.config import PLATFORMS as WEBHOOK_PLATFORMS
+
 ROOT = Path(__file__).resolve().parents[2]
 PROM_DIR = ROOT / "deploy" / "prometheus"
 ALERTS = PROM_DIR / "alerts.yml"
 ALERTS_TEST = PROM_DIR / "alerts_test.yml"
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 ALERTMANAGER = PROM_DIR / "alertmanager.yml"
-WEBHOOK_PLATFORMS = ("slack", "discourse", "github", "bettermode")
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:

@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # the repo root, for tests.fixtures
 
 from sinks.batch_writer import BatchWriter  # noqa: E402
-from sinks.tables import MEMBER_STATE_COLUMNS, member_state_row  # noqa: E402
+from sinks.columns import MEMBER_STATE_COLUMNS  # noqa: E402
+from streams import metrics  # noqa: E402
 from streams.scoring import MemberRow  # noqa: E402
 from streams.scoring.config import DAY_SECONDS, ScoringConfig  # noqa: E402
-from tests.fixtures.analytics import simulated_communities  # noqa: E402
+from streams.worker.rows import member_state_row  # noqa: E402
 from tests.fixtures.analytics.embedded_store import analytics_store  # noqa: E402
 
 RATE = ScoringConfig().decay_rate
@@ -55,7 +56,6 @@ def test_member_state_row_ends_with_the_decay_rate() -> None:
     row = MemberRow("c", "m", "creator", 3.0, 1.0, 2.0, 100.0, 10.0, 90.0, 4, "invite", "member", False)
     built = dict(zip(MEMBER_STATE_COLUMNS, member_state_row(row, "none", 7, RATE), strict=True))
     assert (built["creation"], built["as_of"], built["version"], built["decay_rate"]) == (3.0, 100.0, 7, RATE)
-    assert simulated_communities.MEMBER_STATE_COLUMNS == MEMBER_STATE_COLUMNS
 
 
 def test_member_current_ranks_by_creation_decayed_to_the_clock(ch: Client) -> None:
@@ -109,7 +109,7 @@ def test_rows_from_the_row_builder_rank_by_decayed_creation(ch: Client) -> None:
     quiet = MemberRow("decay-rows", "quiet", "creator", 6.0, 0.0, 0.0, t0, t0, t0, 2, "", "member", False)
     busy = MemberRow("decay-rows", "busy", "creator", 4.0, 0.0, 0.0, later, later, later, 2, "", "member", False)
     rows = [member_state_row(r, "none", 1, RATE) for r in (quiet, busy)]
-    BatchWriter(lambda: ch).write("member_state", MEMBER_STATE_COLUMNS, rows)
+    BatchWriter(lambda: ch, metrics.SINK).write("member_state", MEMBER_STATE_COLUMNS, rows)
     got = query(ch, "SELECT member_id, creation_now, creation_rank FROM engagement.v_member_current "
                     "WHERE community_id = 'decay-rows' ORDER BY creation_rank")
     assert got == [
@@ -123,6 +123,7 @@ import json, shutil, sys, tempfile
 from pathlib import Path
 from sinks import clickhouse
 from sinks.migrate import available, migrate
+from streams import metrics
 
 before = Path(tempfile.mkdtemp())
 for mig in available():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from streams.chaos import Plan, Result, community_feed, compare, with_faults_of_senders
 from streams.scoring import MemberRow
+from streams.tools.chaos import Plan, Result, community_feed, compare, with_faults_of_senders
 
 RATE = math.log(2) / (14 * 86400)
 

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from streams.cli import main
-from streams.simulate import write_simulation
+from streams.tools.simulate import write_simulation
 
 ENGAGE = [sys.executable, "-m", "streams.cli"]
 

@@ -14,8 +14,8 @@ from clickhouse_connect.driver.client import Client
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for tests.fixtures
 
 from schemas.erasures import member_key, member_key_sql
+from sinks.columns import EVENTS_COLUMNS, MEMBER_STATE_COLUMNS
 from sinks.erasure import PLAN, Target, drop_rebuilt, erase
-from sinks.tables import EVENTS_COLUMNS, MEMBER_STATE_COLUMNS
 from tests.fixtures.analytics.embedded_store import analytics_store
 
 C = "era-forum"

@@ -14,12 +14,13 @@ import pytest
 
 from schemas.erasures import ErasureRequest, base_communities, covers, member_key, record_for
 from sinks.batch_writer import BatchWriter
+from streams import metrics
 from streams.config import Settings
 from streams.envelopes import envelope
 from streams.event_record import EventRecord
 from streams.forgotten import ForgottenMembers
-from streams.simulate import simulate
 from streams.state_registry import StateRegistry
+from streams.tools.simulate import simulate
 from streams.worker.erasures import Rebuild, holds, state_key
 from streams.worker.pipeline import Incoming, Pipeline
 
@@ -78,7 +79,7 @@ def log_of(events: list[dict[str, Any]]) -> list[Incoming]:
 
 
 def pipeline(registry: StateRegistry) -> Pipeline:
-    writer = BatchWriter(lambda: None)  # type: ignore[arg-type,return-value]
+    writer = BatchWriter(lambda: None, metrics.SINK)  # type: ignore[arg-type,return-value]
     return Pipeline(registry, writer, clock_skew_s=300, time_floor=946_684_800.0, wall_clock=lambda: NOW)
 
 

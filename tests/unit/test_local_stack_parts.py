@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from streams.config import Settings
-from streams.die_with_parent import EXIT_USAGE
-from streams.local_stack import LocalStack, PortTaken, StackError, port_in_use, ready_instance
+from streams.tools.die_with_parent import EXIT_USAGE
+from streams.tools.local_stack import LocalStack, PortTaken, StackError, port_in_use, ready_instance
 
 
 def free_port() -> int:
@@ -85,7 +85,7 @@ def test_each_stack_has_its_own_instance_id(tmp_path: Path) -> None:
 
 
 def test_die_with_parent_usage() -> None:
-    r = subprocess.run([sys.executable, "-m", "streams.die_with_parent", "sleep", "1"], capture_output=True)
+    r = subprocess.run([sys.executable, "-m", "streams.tools.die_with_parent", "sleep", "1"], capture_output=True)
     assert r.returncode == EXIT_USAGE
 
 
@@ -97,7 +97,7 @@ def test_a_child_gets_sigterm_when_its_parent_is_killed(tmp_path: Path) -> None:
         [
             "bash",
             "-c",
-            f'{sys.executable} -m streams.die_with_parent $$ -- sleep 300 & echo $! > "$1"; wait',
+            f'{sys.executable} -m streams.tools.die_with_parent $$ -- sleep 300 & echo $! > "$1"; wait',
             "bash",
             str(pidfile),
         ],

@@ -10,6 +10,7 @@ from test_pipeline import NOW, RecordingClient
 
 from schemas.outputs import ModerationAction, ModerationDecision
 from sinks.batch_writer import BatchWriter
+from streams import metrics
 from streams.config import Settings
 from streams.envelopes import envelope
 from streams.state_registry import StateRegistry
@@ -65,7 +66,8 @@ def pipeline() -> tuple[Pipeline, RecordingClient]:
     client = RecordingClient()
     settings = Settings()
     registry = StateRegistry(settings.scoring(), settings.spam())
-    return Pipeline(registry, BatchWriter(lambda: client), clock_skew_s=300, wall_clock=lambda: NOW), client
+    writer = BatchWriter(lambda: client, metrics.SINK)
+    return Pipeline(registry, writer, clock_skew_s=300, wall_clock=lambda: NOW), client
 
 
 def status(p: Pipeline) -> str:

@@ -8,6 +8,7 @@ import orjson
 import pyarrow as pa
 
 from sinks.batch_writer import BatchWriter
+from streams import metrics
 from streams.config import Settings
 from streams.envelopes import envelope
 from streams.state_registry import StateRegistry
@@ -49,7 +50,7 @@ def make_pipeline() -> tuple[Pipeline, RecordingClient]:
     registry = StateRegistry(settings.scoring(), settings.spam())
     return Pipeline(
         registry,
-        BatchWriter(lambda: client),
+        BatchWriter(lambda: client, metrics.SINK),
         clock_skew_s=300,
         time_floor=settings.event_time_floor_ts,
         wall_clock=lambda: NOW,

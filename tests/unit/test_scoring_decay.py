@@ -9,8 +9,8 @@ import pytest
 
 from streams.event_record import COMMENT, JOIN, LIKE, MEMBER, SHARE, EventRecord
 from streams.scoring import CommunityScorer, ScoringConfig
-from streams.scoring.bench import synthetic_events
 from streams.scoring.forward_decay import ForwardDecay
+from streams.tools.bench.scoring import synthetic_events
 
 DAY = 86_400.0
 T0 = 1_700_000_000.0

@@ -17,7 +17,7 @@ from schemas.events import CanonicalEvent
 from streams.event_record import COMMENT, EventRecord, from_canonical
 from streams.scoring import CommunityRow, CommunityScorer, ScoringConfig, TierChangeRecord
 from streams.scoring.tiers import top_count
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 
 CONFIG = ScoringConfig()
 HOUR = 3600.0

@@ -12,8 +12,8 @@ import pytest
 from streams.event_record import COMMENT, JOIN, MEMBER, EventRecord
 from streams.scoring import CommunityScorer, ScoringConfig, TierChangeRecord
 from streams.scoring import community as community_module
-from streams.scoring.bench import synthetic_events
 from streams.scoring.tiers import CREATOR, LURKER, TIER_NAMES, base_tier, top_count
+from streams.tools.bench.scoring import synthetic_events
 
 DAY = 86_400.0
 CONFIG = ScoringConfig()

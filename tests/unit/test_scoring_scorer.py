@@ -9,7 +9,7 @@ from schemas.outputs import Tier
 from streams.event_record import BOT, COMMENT, JOIN, JOIN_SOURCE_CODES, LIKE, MEMBER, MODERATOR, OWNER, SHARE
 from streams.event_record import EventRecord as E
 from streams.scoring import TIER_NAMES, CommunityScorer, ScoringConfig
-from streams.scoring.bench import bench_scoring, synthetic_events
+from streams.tools.bench.scoring import bench_scoring, synthetic_events
 
 DAY = 86_400.0
 T0 = 1_700_000_000.0

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from schemas.events import CanonicalEvent
-from streams.simulate import (
+from streams.tools.simulate import (
     ATTACK_SHAPES,
     DEFAULT_START,
     HARD_NEGATIVE_KINDS,

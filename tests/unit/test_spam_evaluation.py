@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from streams.simulate import SPAM_KINDS
-from streams.spam.evaluation import (
+from streams.spam.flags import FlagRecord
+from streams.tools.simulate import SPAM_KINDS
+from streams.tools.spam_evaluation import (
     HELD_OUT_SEEDS,
     TUNING_SEEDS,
     EvalReport,
@@ -15,7 +16,6 @@ from streams.spam.evaluation import (
     measure_simulation,
     top_creators,
 )
-from streams.spam.flags import FlagRecord
 
 
 def label(member: str, kind: str, spam: bool = False, start: str | None = None) -> dict[str, object]:
@@ -82,7 +82,7 @@ def test_flag_records_turn_into_keys_and_the_top_creators_are_ambassadors() -> N
 
 
 def test_the_offline_detector_meets_the_targets_on_a_seeded_simulation() -> None:
-    # The seed of `python -m streams.spam.evaluation`; docs/spam.md has the figures over twenty held-out seeds.
+    # The seed of `python -m streams.tools.spam_evaluation`; docs/spam.md has the figures over twenty held-out seeds.
     report, flags = measure_simulation(
         7, communities=6, members_per_community=2_500, days=14, spam_profiles_per_community=25
     )

@@ -10,9 +10,9 @@ import pytest
 from spam_events import DAY, FP, T0, comments, ev, join, posts, spaced
 
 from streams.event_record import COMMENT, JOIN, LIKE, MODERATOR, EventRecord
-from streams.simulate import simulate
 from streams.spam import FlagRecord, SpamConfig, SpamDetector
-from streams.spam.evaluation import record_from_json
+from streams.tools.simulate import simulate
+from streams.tools.spam_evaluation import record_from_json
 
 NEVER_FORGET = replace(SpamConfig(), forget_seconds=float("inf"))
 

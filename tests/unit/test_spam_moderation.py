@@ -11,9 +11,9 @@ from spam_events import DAY, FP, OLD, T0, YOUNG, comments, ev, join, posts, spac
 
 from schemas.outputs import ModerationAction, ModerationDecision
 from streams.event_record import LIKE
-from streams.simulate import simulate
 from streams.spam import FlagRecord, SpamDetector
-from streams.spam.evaluation import record_from_json, run_detector_offline
+from streams.tools.simulate import simulate
+from streams.tools.spam_evaluation import record_from_json, run_detector_offline
 
 
 def flagged_for_burst(member: str = "m") -> tuple[SpamDetector, FlagRecord]:

@@ -11,9 +11,11 @@ from types import ModuleType
 from spam_events import T0, ev, join
 
 from sinks.batch_writer import BatchWriter
-from sinks.tables import SPAM_FLAGS_COLUMNS, spam_flag_row
+from sinks.columns import SPAM_FLAGS_COLUMNS
+from streams import metrics
 from streams.event_record import COMMENT, EventRecord
 from streams.spam import SpamDetector
+from streams.worker.rows import spam_flag_row
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # the repo root, for tests.fixtures
@@ -53,7 +55,8 @@ def test_reviews_are_stored_but_not_counted_as_spam_flags_and_lead_the_review_qu
     assert det.status("escalated") == "flagged" and det.status("weak") == "review"
 
     client, _ = analytics_store()
-    BatchWriter(lambda: client).write("spam_flags", SPAM_FLAGS_COLUMNS, [spam_flag_row(r) for r in records])
+    writer = BatchWriter(lambda: client, metrics.SINK)
+    writer.write("spam_flags", SPAM_FLAGS_COLUMNS, [spam_flag_row(r) for r in records])
     stored = client.query(
         "SELECT member_id, status FROM engagement.spam_flags FINAL "
         f"WHERE community_id = '{COMMUNITY}' ORDER BY member_id, flagged_at"

@@ -9,7 +9,7 @@ import pytest
 from webhook_deliveries import NOW, Fixture, all_fixtures, deliver, sentences
 
 from schemas.events import CanonicalEvent
-from streams.webhooks import Accepted, Handshake, Ignored
+from streams.webhooks import PLATFORMS, Accepted, Handshake, Ignored
 
 FIXTURES = all_fixtures()
 ACCEPTED = [f for f in FIXTURES if f.expect["result"] == "accepted"]
@@ -23,7 +23,7 @@ def _expected_value(field: str, value: object) -> object:
 
 
 def test_every_platform_has_fixtures_of_each_outcome() -> None:
-    for platform in ("slack", "discourse", "github", "bettermode"):
+    for platform in PLATFORMS:
         outcomes = {f.expect["result"] for f in FIXTURES if f.platform == platform}
         assert outcomes == {"accepted", "ignored", "handshake"}, platform
 

@@ -54,14 +54,37 @@ class FlakyClient:
         self.inserted.append((table, len(orjson.loads(b"[" + insert_block + b"]"))))
 
 
+class RecordedMetrics:
+    """A writer's metrics, as the calls it made (sinks.batch_writer.WriterMetrics)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.stored_rows = 0
+
+    def write_failed(self, table: str) -> None:
+        self.calls.append(("failed", table))
+
+    def retrying(self, table: str) -> None:
+        self.calls.append(("retrying", table))
+
+    def stored(self, table: str, rows: int, seconds: float) -> None:
+        assert seconds >= 0
+        self.calls.append(("stored", table))
+        self.stored_rows += rows
+
+
 def test_writer_retries_until_stored_with_growing_backoff() -> None:
     client = FlakyClient(4)
     sleeps: list[float] = []
-    writer = BatchWriter(lambda: client, backoff=Backoff(first_s=1, max_s=5), sleep=sleeps.append)
+    seen = RecordedMetrics()
+    writer = BatchWriter(lambda: client, seen, backoff=Backoff(first_s=1, max_s=5), sleep=sleeps.append)
     attempts = writer.write("events", ["a"], [[1], [2]])
     assert attempts == 5
     assert client.inserted == [("engagement.events", 2)]
     assert len(sleeps) == 4 and all(0 <= s <= 5 for s in sleeps)
+    # the writer reports to the metrics it was handed: four failures and retries, then the rows
+    assert seen.calls == [("failed", "events"), ("retrying", "events")] * 4 + [("stored", "events")]
+    assert seen.stored_rows == 2
 
 
 def test_backoff_is_capped_full_jitter() -> None:
@@ -73,9 +96,11 @@ def test_backoff_is_capped_full_jitter() -> None:
 
 
 def test_writer_gives_up_only_when_stopping() -> None:
-    writer = BatchWriter(lambda: FlakyClient(10), sleep=lambda s: None, should_stop=lambda: True)
+    seen = RecordedMetrics()
+    writer = BatchWriter(lambda: FlakyClient(10), seen, sleep=lambda s: None, should_stop=lambda: True)
     with pytest.raises(ConnectionError):
         writer.write("events", ["a"], [[1]])
+    assert seen.calls == [("failed", "events")]
 
 
 def test_read_only_sql() -> None:

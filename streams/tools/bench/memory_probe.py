@@ -1,6 +1,6 @@
 """Resident bytes per tracked member of the worker's state, in a process of its own.
 
-Usage: python -m streams.bench.memory_probe MEMBERS COMMUNITIES SPREAD_SECONDS
+Usage: python -m streams.tools.bench.memory_probe MEMBERS COMMUNITIES SPREAD_SECONDS
 Each community's members join over SPREAD_SECONDS of event time and like once; prints JSON.
 """
 

@@ -13,7 +13,7 @@ Used by `engage run` and `engage demo`. What it promises:
    (`shutdown_seconds`, streams/shutdown.py); then Kafka; whatever is still alive
    when its budget runs out is killed. A second signal while stopping kills at once.
 4. Children die with the parent, however it dies: each is started through
-   streams/die_with_parent.py, which sets Linux's parent-death signal
+   streams/tools/die_with_parent.py, which sets Linux's parent-death signal
    (`prctl(PR_SET_PDEATHSIG, SIGTERM)`) and then execs the command.
 
 Why the parent-death signal rather than a watchdog pipe the child reads: the
@@ -51,7 +51,7 @@ from streams.config import Settings
 from streams.shutdown import STOP_SIGNALS
 from streams.topics import ensure_topics
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = REPO_ROOT / "deploy" / "local" / "kafka.sh"
 LOCAL_TOKEN_NAME = "local-stack"
 
@@ -230,7 +230,7 @@ class LocalStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{name}.log", "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.die_with_parent", str(os.getpid()), "--", *command],
+                [sys.executable, "-m", "streams.tools.die_with_parent", str(os.getpid()), "--", *command],
                 env=child_env(self.settings),
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 
 
 def demo_community(seed: int, target_events: int) -> Iterator[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """The pure cores and the worker's batch work in one process, without Kafka or Faust.
 
-Usage: python -m streams.bench.cores_probe EVENTS MEMBERS COMMUNITIES; prints JSON: each core's
+Usage: python -m streams.tools.bench.cores_probe EVENTS MEMBERS COMMUNITIES; prints JSON: each core's
 events/s, and the pipeline's steps in microseconds per event into embedded ClickHouse.
 """
 
@@ -17,14 +17,15 @@ import orjson
 
 from sinks.access import ClickHouseAccess
 from sinks.batch_writer import BatchWriter
-from streams.bench.load import event_line
+from streams import metrics
 from streams.config import Settings
 from streams.decode import Decoded, decode
 from streams.envelopes import envelope
-from streams.scoring.bench import bench_scoring
-from streams.simulate import simulate
 from streams.spam.detector import SpamDetector
 from streams.state_registry import StateRegistry
+from streams.tools.bench.load import event_line
+from streams.tools.bench.scoring import bench_scoring
+from streams.tools.simulate import simulate
 from streams.worker.pipeline import Incoming, Pipeline
 
 BATCH_EVENTS = 20_000
@@ -52,7 +53,7 @@ def main(n: int, members: int, communities: int) -> dict[str, Any]:
 
     def new_pipeline() -> Pipeline:
         registry = StateRegistry(settings.scoring(), settings.spam())
-        return Pipeline(registry, BatchWriter(lambda: ch), 300.0, settings.event_time_floor_ts)
+        return Pipeline(registry, BatchWriter(lambda: ch, metrics.SINK), 300.0, settings.event_time_floor_ts)
 
     out: dict[str, Any] = {
         "scoring_core_events_per_s": bench_scoring(n, members, measure_memory=False)["events_per_second"],

@@ -1,7 +1,7 @@
-"""Column lists of the base tables and the row builders that fill them.
+"""The rows a batch stores: the worker's records shaped into the base tables' columns.
 
-Kept next to the DDL they mirror (sinks/migrations/0001_base_tables.sql; member_state's
-`decay_rate` comes from 0003_member_decay.sql).
+The column lists are sinks/columns.py's (next to the DDL they mirror); this is the streams
+side of the boundary, so sinks/ never needs the records' types.
 """
 
 from __future__ import annotations
@@ -13,94 +13,11 @@ import numpy as np
 import pyarrow as pa
 
 from schemas.outputs import ModerationDecision
+from sinks.columns import EVENTS_COLUMNS, MEMBER_STATE_COLUMNS
 from streams.event_record import JOIN_SOURCE_NAMES, ROLE_NAMES, TYPE_NAMES, EventRecord
 from streams.scoring import CommunityRow, MemberRow, TierChangeRecord
+from streams.scoring.tiers import TIER_CODES
 from streams.spam.flags import FlagRecord
-
-TIERS = ("lurker", "curator", "creator", "ambassador")
-
-EVENTS_COLUMNS = (
-    "event_id",
-    "type",
-    "community_id",
-    "member_id",
-    "occurred_at",
-    "source",
-    "actor_role",
-    "target_id",
-    "target_author_id",
-    "join_source",
-    "content_fingerprint",
-    "link_count",
-    "ingested_at",
-    "kafka_partition",
-    "kafka_offset",
-    "kafka_line",
-)
-MEMBER_STATE_COLUMNS = (
-    "community_id",
-    "member_id",
-    "tier",
-    "creation",
-    "curation",
-    "received",
-    "as_of",
-    "first_seen",
-    "last_active",
-    "events_counted",
-    "join_source",
-    "actor_role",
-    "spam_status",
-    "version",
-    "decay_rate",
-)
-TIER_CHANGES_COLUMNS = (
-    "community_id",
-    "member_id",
-    "from_tier",
-    "to_tier",
-    "at",
-    "creation",
-    "curation",
-    "received",
-    "seq",
-)
-COMMUNITY_STATE_COLUMNS = (
-    "community_id",
-    "as_of",
-    "members",
-    "lurkers",
-    "curators",
-    "creators",
-    "ambassadors",
-    "active_creators",
-    "top1_creation_share",
-    "top20_creation_share",
-    "flagged_members",
-    "version",
-)
-SPAM_FLAGS_COLUMNS = (
-    "community_id",
-    "member_id",
-    "flagged_at",
-    "score",
-    "reasons",
-    "status",
-    "event_id",
-    "decided_by",
-    "decided_at",
-    "version",
-)
-MODERATION_COLUMNS = (
-    "decision_id",
-    "community_id",
-    "member_id",
-    "action",
-    "moderator",
-    "reason",
-    "decided_at",
-    "ingested_at",
-)
 
 
 def ts(seconds: float) -> float:
@@ -169,9 +86,9 @@ def member_state_row(r: MemberRow, spam_status: str, version: int, decay_rate: f
 def tier_change_row(t: TierChangeRecord) -> list[Any]:
     # seq identifies the transition, so a re-emitted one (after a restart) collapses.
     seq = (
-        TIERS.index(t.from_tier) * 4 + TIERS.index(t.to_tier)
-        if t.from_tier in TIERS
-        else 16 + TIERS.index(t.to_tier)
+        TIER_CODES[t.from_tier] * 4 + TIER_CODES[t.to_tier]
+        if t.from_tier in TIER_CODES
+        else 16 + TIER_CODES[t.to_tier]
     )
     return [
         t.community_id,

@@ -4,7 +4,7 @@ Pure: flags, labels and the event order come in as plain values, so the same
 `evaluate` serves the offline run over a simulation (`measure_simulation`, the
 command below) and `engage eval-spam` over what the pipeline stored in ClickHouse.
 
-    python -m streams.spam.evaluation --seed 7 --communities 8 --members 3000 --days 14
+    python -m streams.tools.spam_evaluation --seed 7 --communities 8 --members 3000 --days 14
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from streams.event_record import COMMENT, JOIN_SOURCE_CODES, ROLE_CODES, TYPE_CODES, EventRecord
-from streams.simulate import HARD_NEGATIVE_KINDS, SPAM_KINDS, draw_sizes, simulate, spam_for_size
+import orjson
+
+from streams.decode import DeadLetter, decode
+from streams.event_record import COMMENT, EventRecord
 from streams.spam.config import SpamConfig
 from streams.spam.detector import SpamDetector
 from streams.spam.flags import REASONS, STATUS_REVIEW, FlagRecord
+from streams.tools.simulate import HARD_NEGATIVE_KINDS, SPAM_KINDS, draw_sizes, simulate, spam_for_size
 
 FlagKey = tuple[str, str, str]  # (community_id, member_id, event_id of the tipping event)
 EventKey = tuple[str, str, str]  # (community_id, member_id, event_id), in log order
@@ -243,26 +245,13 @@ def evaluate_positions(
 
 # --- running the detector offline -----------------------------------------------------
 
-_TYPE = TYPE_CODES
-_ROLE = ROLE_CODES
-_SOURCE = {k or "": v for k, v in JOIN_SOURCE_CODES.items()}
-
-
 def record_from_json(ev: Mapping[str, Any]) -> EventRecord:
-    """The `EventRecord` of a JSON-shaped canonical event (trusted input: no validation)."""
-    return EventRecord(
-        ev["event_id"],
-        _TYPE[ev["type"]],
-        ev["community_id"],
-        ev["member_id"],
-        datetime.fromisoformat(ev["occurred_at"]).timestamp(),
-        _ROLE[ev.get("actor_role", "member")],
-        ev.get("target_id"),
-        ev.get("target_author_id"),
-        _SOURCE[ev.get("join_source") or ""],
-        ev.get("content_fingerprint"),
-        ev.get("link_count", 0),
-    )
+    """The `EventRecord` of a JSON-shaped canonical event, validated as the worker does
+    (streams/decode.py); a line the worker would dead-letter raises ValueError."""
+    decoded = decode(orjson.dumps(ev))
+    if isinstance(decoded, DeadLetter):
+        raise ValueError(f"event {ev.get('event_id')!r}: {decoded.reason}: {decoded.detail}")
+    return decoded.record
 
 
 def _batches(events: Iterable[EventRecord], size: int) -> Iterator[list[EventRecord]]:

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.bench.load import fill, paced
 from streams.config import TOPIC_EVENTS, Settings
+from streams.tools.bench.load import fill, paced
 
 SINGLE_TOPIC = "bench.one-event-per-message"
 
@@ -69,7 +69,7 @@ def faust_baseline(
     app_id = f"bench-baseline-{mode}-{uuid.uuid4().hex[:6]}"
     with open(workdir / f"baseline-{mode}.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.bench.faust_baseline", bootstrap, topic, str(n), str(done), app_id,
+            [sys.executable, "-m", "streams.tools.bench.faust_baseline", bootstrap, topic, str(n), str(done), app_id,
              str(workdir / f"faust-{mode}"), mode],
             stdout=subprocess.DEVNULL,
             stderr=log,
@@ -154,7 +154,7 @@ def pipeline(
 ) -> PipelineResult:
     """Our worker from a pre-filled envelope topic to member_state in ClickHouse, then latency at half that rate."""
     from streams.embedded_sql import query
-    from streams.local_stack import LocalStack
+    from streams.tools.local_stack import LocalStack
 
     stack = LocalStack(settings, log_dir=workdir / "logs", quiet=True)
     stack.spawn("worker", "worker")
@@ -192,7 +192,7 @@ def pipeline(
 
 
 def _with_broker(settings: Settings, workdir: Path) -> Any:
-    from streams.local_stack import LocalStack
+    from streams.tools.local_stack import LocalStack
     from streams.topics import ensure_topics
 
     stack = LocalStack(settings, log_dir=workdir / "logs", quiet=True)
@@ -226,7 +226,8 @@ def _probe(module: str, *args: object) -> dict[str, Any]:
 
 def memory_per_member(members: int = 1_000_000, communities: int = 100, spread_days: float = 0.1) -> float:
     """Resident bytes per member; each community's members join over `spread_days` of event time."""
-    return float(_probe("streams.bench.memory_probe", members, communities, spread_days * 86400)["bytes_per_member"])
+    probe = _probe("streams.tools.bench.memory_probe", members, communities, spread_days * 86400)
+    return float(probe["bytes_per_member"])
 
 
 def say(msg: str) -> None:
@@ -274,7 +275,7 @@ def run(
     finally:
         stack.stop()
     say("   the cores and the batch steps in one process, no Kafka or Faust ...")
-    results.update(_probe("streams.bench.cores_probe", min(n, 200_000), members, communities))
+    results.update(_probe("streams.tools.bench.cores_probe", min(n, 200_000), members, communities))
     say("7/8 memory per member with 1,000,000 members ...")
     results["bytes_per_member"] = memory_per_member(spread_days=0.1)  # everyone is a newcomer
     results["bytes_per_member_spread"] = memory_per_member(spread_days=60)  # a community two months old

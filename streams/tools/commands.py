@@ -27,7 +27,7 @@ from sinks.migrate import migrate
 from streams.config import TOPIC_EVENTS, Settings
 from streams.embedded_sql import QueryError, owner_url, query
 from streams.envelopes import HEADERS, EnvelopePacker
-from streams.local_stack import LocalStack
+from streams.tools.local_stack import LocalStack
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -269,7 +269,7 @@ def count_rows(settings: Settings, sql: str) -> int:
 
 def demo_events(seed: int, events: int) -> list[dict[str, Any]]:
     """A synthetic community of roughly `events` events, oldest first."""
-    from streams.demo_feed import demo_community
+    from streams.tools.demo_feed import demo_community
 
     return list(demo_community(seed=seed, target_events=events))
 
@@ -340,7 +340,7 @@ def run_command(settings: Settings, demo: bool, rate: float) -> int:
 
 
 def _feed_forever(settings: Settings, stack: LocalStack, rate: float) -> None:
-    from streams.demo_feed import live_feed
+    from streams.tools.demo_feed import live_feed
 
     stack.say(f"feeding a synthetic community at ~{rate:.0f} events/s; Ctrl-C stops everything")
     sent = 0
@@ -371,7 +371,7 @@ def simulate_command(
     events_path: str, labels_path: str, seed: int, communities: int, members: int | str, days: float,
     spam: int | None,
 ) -> int:
-    from streams.simulate import draw_sizes, spam_for_size, write_simulation
+    from streams.tools.simulate import draw_sizes, spam_for_size, write_simulation
 
     for flag, out in (("--events", events_path), ("--labels", labels_path)):
         check_writable(out, flag)
@@ -400,7 +400,7 @@ def eval_spam_command(settings: Settings, labels_path: str, check: bool) -> int:
     """Compare the flags in ClickHouse with a simulation's ground-truth labels."""
     import math
 
-    from streams.spam.evaluation import evaluate
+    from streams.tools.spam_evaluation import evaluate
 
     hint = f"write one with `engage simulate --labels {labels_path}`"
     labels = []

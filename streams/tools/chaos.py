@@ -1,6 +1,6 @@
 """Fault drills on the real local stack: `engage chaos` and tests/e2e/test_chaos.py.
 
-Each scenario feeds a simulated community (streams/simulate.py) through the gateway, with
+Each scenario feeds a simulated community (streams/tools/simulate.py) through the gateway, with
 re-sent duplicates and events out of order, injects its fault while events flow, lets the
 pipeline settle (the group's committed offsets reach the end of every events partition),
 and then checks what ClickHouse holds against what the gateway accepted and against a
@@ -40,11 +40,12 @@ from typing import Any
 import orjson
 
 from sinks.batch_writer import BatchWriter
+from streams import metrics
 from streams.config import TOPIC_EVENTS, TOPIC_MODERATION, Settings
 from streams.embedded_sql import QueryError, owner_url, query
-from streams.local_stack import LocalStack, http_ok
-from streams.simulate import simulate
 from streams.state_registry import StateRegistry
+from streams.tools.local_stack import LocalStack, http_ok
+from streams.tools.simulate import simulate
 from streams.worker import moderation
 from streams.worker.pipeline import Incoming, Pipeline
 
@@ -363,7 +364,7 @@ def reference(settings: Settings, communities: set[str]) -> dict[MemberKey, dict
     registry = StateRegistry(settings.scoring(), settings.spam())
     pipeline = Pipeline(
         registry,
-        BatchWriter(_NoStore),
+        BatchWriter(_NoStore, metrics.SINK),
         clock_skew_s=settings.event_time_max_skew_seconds,
         time_floor=settings.event_time_floor_ts,
     )

@@ -3,7 +3,7 @@
 `bench_scoring` is what `engage bench` runs; `synthetic_events` also feeds the property tests.
 `bench_communities` scores many communities of skewed sizes the way the worker does (each
 batch grouped per community); `memory_per_member` is the resident-bytes probe at 1,000,000
-members. Run alone: python -m streams.scoring.bench [n_events] [n_members]
+members. Run alone: python -m streams.tools.bench.scoring [n_events] [n_members]
 """
 
 from __future__ import annotations

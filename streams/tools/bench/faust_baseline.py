@@ -2,7 +2,7 @@
 
 mode "record": one event at a time, a Faust Record per event, one table update per event;
 mode "take": Faust's own ceiling, batches taken with `take_events` and thrown away.
-Usage: python -m streams.bench.faust_baseline BOOTSTRAP TOPIC N DONE_FILE APP_ID DATADIR MODE
+Usage: python -m streams.tools.bench.faust_baseline BOOTSTRAP TOPIC N DONE_FILE APP_ID DATADIR MODE
 """
 
 from __future__ import annotations

@@ -23,6 +23,24 @@ from typing import Any
 
 import orjson
 
+from streams.event_record import (
+    BOT,
+    COMMENT,
+    IMPORT,
+    INVITE,
+    JOIN,
+    JOIN_SOURCE_NAMES,
+    LIKE,
+    MEMBER,
+    MODERATOR,
+    ORGANIC,
+    OWNER,
+    PROMOTION,
+    ROLE_NAMES,
+    SHARE,
+    TYPE_NAMES,
+)
+
 _log = math.log
 
 SPAM_KINDS: tuple[str, ...] = ("burst", "duplicate", "link_heavy", "link_dropper", "velocity")
@@ -42,12 +60,6 @@ DEFAULT_START = datetime(2025, 3, 3, tzinfo=UTC)
 
 DAY = 86_400.0
 HOUR = 3_600.0
-JOIN, LIKE, SHARE, COMMENT = 0, 1, 2, 3
-_TYPE = ("join", "like", "share", "comment")
-MEMBER, OWNER, MODERATOR, BOT = 0, 1, 2, 3
-_ROLE = ("member", "owner", "moderator", "bot")
-INVITE, ORGANIC, PROMOTION, IMPORT = 1, 2, 3, 4
-_SOURCE = ("", "invite", "organic", "promotion", "import")
 LURKER, CURATOR, CREATOR = 0, 1, 2
 
 # Relative activity by local hour: quiet nights, a long afternoon and evening.
@@ -669,8 +681,8 @@ class _Community:
                     "label": "spam" if spam else "legit",
                     "kind": self.m_kind[m],
                     "attack_start_event_id": f"{self.cid}-e{attack}" if attack is not None else None,
-                    "role": _ROLE[self.m_role[m]],
-                    "join_source": _SOURCE[self.m_src[m]],
+                    "role": ROLE_NAMES[self.m_role[m]],
+                    "join_source": JOIN_SOURCE_NAMES[self.m_src[m]],
                 }
             )
         return out
@@ -770,7 +782,7 @@ def _events(built: list[_Community], source: str) -> Iterator[dict[str, Any]]:
     cids = [c.cid for c in built]
     evs = [c.ev for c in built]
     member_ids = [c.m_id for c in built]
-    roles = [[_ROLE[r] for r in c.m_role] for c in built]
+    roles = [[ROLE_NAMES[r] for r in c.m_role] for c in built]
     last_minute = last_day = -1
     prefix = date = ""
     mask = (1 << 24) - 1
@@ -790,7 +802,7 @@ def _events(built: list[_Community], source: str) -> Iterator[dict[str, Any]]:
         mids = member_ids[ci]
         out: dict[str, Any] = {
             "event_id": f"{cid}-e{seq}",
-            "type": _TYPE[typ],
+            "type": TYPE_NAMES[typ],
             "community_id": cid,
             "member_id": mids[m],
             "occurred_at": prefix + _SECONDS[milli],
@@ -804,7 +816,7 @@ def _events(built: list[_Community], source: str) -> Iterator[dict[str, Any]]:
             out["content_fingerprint"] = fp
             out["link_count"] = links
         elif typ == JOIN:
-            out["join_source"] = _SOURCE[src]
+            out["join_source"] = JOIN_SOURCE_NAMES[src]
         yield out
 
 

@@ -1,4 +1,5 @@
-"""Run a command that gets SIGTERM when its parent dies: `python -m streams.die_with_parent PARENT_PID -- CMD ARG...`.
+"""Run a command that gets SIGTERM when its parent dies:
+`python -m streams.tools.die_with_parent PARENT_PID -- CMD ARG...`.
 
 The local stack starts Kafka, the worker and the gateway through this, so that a
 parent killed without warning (SIGKILL, the OOM killer, a closed terminal) leaves
@@ -6,7 +7,7 @@ nothing behind. It sets Linux's parent-death signal (`prctl(PR_SET_PDEATHSIG,
 SIGTERM)`), checks the parent is still the one it was started by (it may have
 died before the call), and replaces itself with the command: the setting survives
 `exec`, so the command itself (a JVM, bash that execs a JVM, Python) is what dies
-with the parent. See streams/local_stack.py for why this rather than a pipe.
+with the parent. See streams/tools/local_stack.py for why this rather than a pipe.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def set_parent_death_signal(sig: int = signal.SIGTERM) -> None:
 
 def main(argv: Sequence[str]) -> int:
     if len(argv) < 3 or argv[1] != "--" or not argv[0].isdigit():
-        print("usage: python -m streams.die_with_parent PARENT_PID -- COMMAND [ARG...]", file=sys.stderr)
+        print("usage: python -m streams.tools.die_with_parent PARENT_PID -- COMMAND [ARG...]", file=sys.stderr)
         return EXIT_USAGE
     parent, command = int(argv[0]), list(argv[2:])
     if sys.platform.startswith("linux"):

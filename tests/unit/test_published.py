@@ -1,0 +1,67 @@
+"""What the worker publishes is its schemas/ model's JSON, and the model reads it back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from schemas.outputs import ModerationAction, ModerationDecision, SpamFlag, SpamStatus, Tier, TierChange
+from streams.scoring import TierChangeRecord
+from streams.spam.flags import FlagRecord
+from streams.worker import moderation, published
+
+T = 1_767_268_800.5  # 2026-01-01T12:00:00.5Z
+
+
+def test_a_tier_change_is_the_model_with_an_aware_time() -> None:
+    record = TierChangeRecord("c1", "m1", "lurker", "creator", T, 3.0, 1.0, 2.0)
+    value = published.tier_change_value(record)
+    change = TierChange.model_validate_json(value)
+    assert (change.from_tier, change.to_tier) == (Tier.LURKER, Tier.CREATOR)
+    assert change.at == datetime.fromtimestamp(T, UTC) and change.at.timestamp() == T
+    assert orjson.loads(value)["at"] == "2026-01-01T12:00:00.500000Z"
+
+
+def test_a_tier_the_model_does_not_know_is_refused_before_it_is_published() -> None:
+    with pytest.raises(ValueError, match="legend"):
+        published.tier_change_value(TierChangeRecord("c1", "m1", "lurker", "legend", T, 0.0, 0.0, 0.0))
+
+
+def test_a_decided_flag_keeps_who_when_and_its_version_on_the_wire() -> None:
+    flag = FlagRecord("c1", "m1", T, 0.93, ("burst_comments",), "confirmed", "e7", "mod-a", T + 60, 3)
+    wire = SpamFlag.model_validate_json(published.spam_flag_value(flag))
+    assert wire.status is SpamStatus.CONFIRMED and wire.version == 3 and wire.decided_by == "mod-a"
+    assert wire.decided_at is not None and wire.decided_at.timestamp() == T + 60
+    assert wire.flagged_at.timestamp() == T and wire.reasons == ["burst_comments"]
+
+
+def test_a_new_flag_has_no_decision_yet() -> None:
+    wire = SpamFlag.model_validate_json(
+        published.spam_flag_value(FlagRecord("c1", "m1", T, 0.9, ("burst_likes",), "flagged", "e1"))
+    )
+    assert (wire.decided_by, wire.decided_at, wire.version) == ("", None, 1)
+
+
+def test_the_moderation_copy_in_the_events_log_is_the_model_with_its_id() -> None:
+    decision = ModerationDecision(
+        community_id="c1", member_id="m1", action=ModerationAction.CONFIRM, moderator="mod-a",
+        decided_at=datetime.fromtimestamp(T, UTC),
+    )
+    value = moderation.encode(decision)
+    assert value.startswith(moderation.PREFIX)
+    copied = ModerationDecision.model_validate_json(value[len(moderation.PREFIX):])
+    assert copied.decision_id == decision.key() and copied.model_copy(update={"decision_id": None}) == decision
+    assert decision.keyed().key() == decision.key()  # the id a producer gave is kept
+
+
+def test_the_old_shapes_are_refused_by_the_models() -> None:
+    """What the worker published before the models were its contract: a float `at`, a flag's snapshot form."""
+    record = TierChangeRecord("c1", "m1", "lurker", "creator", T, 3.0, 1.0, 2.0)
+    with pytest.raises(ValidationError, match="at"):
+        TierChange.model_validate_json(orjson.dumps(record._asdict()))
+    flag = FlagRecord("c1", "m1", T, 0.9, ("burst_likes",), "flagged", "e1")
+    with pytest.raises(ValidationError):
+        SpamFlag.model_validate_json(orjson.dumps(flag.to_json()))
