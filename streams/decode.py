@@ -119,35 +119,25 @@ def decode_envelope(value: bytes | None, bounds: TimeBounds | None = None) -> De
         out.dead.append((0, DeadLetter("invalid", "empty message (no value)"), b""))
         return out
     lines = split_lines(value)
-    wires: list[WireEvent | None] = []
-    for line in lines:  # line by line: lines joined into one document could parse as other events
-        try:
-            wires.append(_ONE.decode(line))
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            wires.append(None)
     records, sources, line_nos = out.records, out.sources, out.lines
-    for i, wire in enumerate(wires):
-        rec = None
-        if wire is None:
-            decoded = decode(lines[i])
-            if isinstance(decoded, DeadLetter):
-                out.dead.append((i, decoded, lines[i]))
+    for i, line in enumerate(lines):  # line by line: lines joined into one document could parse as other events
+        try:
+            wire = _ONE.decode(line)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            wire = None
+        rec = _record(wire) if wire is not None else None
+        if rec is None or wire is None:  # refused by the fast path: pydantic accepts or explains
+            slow = _slow(line)
+            if isinstance(slow, DeadLetter):
+                out.dead.append((i, slow, line))
                 continue
-            rec, source = decoded
+            rec, source = slow
         else:
-            rec = _record(wire)
-            if rec is None:
-                slow = _slow(lines[i])
-                if isinstance(slow, DeadLetter):
-                    out.dead.append((i, slow, lines[i]))
-                    continue
-                rec, source = slow
-            else:
-                source = wire.source
+            source = wire.source
         if bounds is not None:
             refused = check_time(rec.ts, bounds)
             if refused is not None:
-                out.dead.append((i, refused, lines[i]))
+                out.dead.append((i, refused, line))
                 continue
         records.append(rec)
         sources.append(source)
