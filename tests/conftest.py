@@ -4,13 +4,13 @@ and one local stack per session, on free ports, always stopped at the end."""
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from streams.config import Settings
+from streams.tools.local_stack import free_port, free_port_pair
 
 E2E_WEBHOOK_SECRETS = {
     "slack": "e2e-slack-signing-secret",
@@ -18,25 +18,6 @@ E2E_WEBHOOK_SECRETS = {
     "github": "e2e-github-secret",
     "bettermode": "e2e-bettermode-secret",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_port_pair() -> int:
-    """A port p with p+1 also free (Kafka's broker and controller listeners)."""
-    for _ in range(50):
-        p = free_port()
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", p + 1))
-            return p
-        except OSError:
-            continue
-    raise RuntimeError("no free pair of ports")
 
 
 @pytest.fixture(scope="session")

@@ -73,6 +73,18 @@ def refused(refusal: Refusal) -> web.Response:
     return problem(refusal.status, refusal.error, refusal.message, refusal.errors, headers=refusal.headers)
 
 
+def named_by_token(parsed: Any, field: str, token: ApiToken, recorded: str, summary: str) -> web.Response | None:
+    """422 when the body names someone else in `field`: who acts is the token's name."""
+    if not isinstance(parsed, dict) or parsed.get(field, token.name) == token.name:
+        return None
+    error = FieldError(
+        path=field,
+        message=f"{recorded} are recorded under the token's name {token.name!r}; leave {field} out",
+        kind=f"{field}_from_token",
+    )
+    return problem(422, "invalid", summary, [error])
+
+
 def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
     return [
         FieldError(path=format_location(tuple(e["loc"]), prefix), message=e["msg"], kind=e["type"])
@@ -297,16 +309,12 @@ class Gateway:
         except orjson.JSONDecodeError as exc:
             metrics.count_rejected(platform, "not_json")
             return problem(415, "not_json", f"send a JSON object: {exc}")
+        # Who decided is the token's name, never a name the caller chooses.
+        other = named_by_token(parsed, "moderator", token, "decisions", "1 problem(s) in the decision")
+        if other is not None:
+            metrics.count_rejected(platform, "invalid")
+            return other
         if isinstance(parsed, dict):
-            # Who decided is the token's name, never a name the caller chooses.
-            if parsed.get("moderator", token.name) != token.name:
-                metrics.count_rejected(platform, "invalid")
-                error = FieldError(
-                    path="moderator",
-                    message=f"decisions are recorded under the token's name {token.name!r}; leave moderator out",
-                    kind="moderator_from_token",
-                )
-                return problem(422, "invalid", "1 problem(s) in the decision", [error])
             body = orjson.dumps({**parsed, "moderator": token.name})
         try:
             decision = _MODERATION.validate_json(body)
@@ -346,13 +354,9 @@ class Gateway:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             return problem(415, "not_json", f"send a JSON object: {exc}")
-        if isinstance(parsed, dict) and parsed.get("requested_by", token.name) != token.name:
-            error = FieldError(
-                path="requested_by",
-                message=f"erasures are recorded under the token's name {token.name!r}; leave requested_by out",
-                kind="requested_by_from_token",
-            )
-            return problem(422, "invalid", "who asks is the token's name", [error])
+        other = named_by_token(parsed, "requested_by", token, "erasures", "who asks is the token's name")
+        if other is not None:
+            return other
         try:
             erasure = _ERASURE.validate_json(body)
         except ValidationError as exc:

@@ -21,7 +21,6 @@ import math
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from streams import metrics
 from streams.config import TOPIC_EVENTS, TOPIC_MODERATION, Settings
 from streams.embedded_sql import QueryError, owner_url, query
 from streams.state_registry import StateRegistry
-from streams.tools.local_stack import LocalStack, http_ok
+from streams.tools.local_stack import LocalStack, free_port, free_port_pair, http_ok
 from streams.tools.simulate import simulate
 from streams.worker import moderation
 from streams.worker.pipeline import Incoming, Pipeline
@@ -523,12 +522,6 @@ def compare(
 # ---------------------------------------------------------------------------------------------- the drills
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def wait_for(check: Callable[[], bool], timeout_s: float, what: str, every: float = 0.25) -> float:
     """Seconds it took; raises when `check` is still false after `timeout_s`."""
     started = time.monotonic()
@@ -811,7 +804,7 @@ class Drill:
 
 def drill_settings(data_dir: Path, base: Settings) -> Settings:
     """A stack of its own on free ports, tuned to fail fast: short batches, frequent checkpoints."""
-    kafka_port = _free_port_pair()
+    kafka_port = free_port_pair()
     return base.with_(
         data_dir=str(data_dir),
         kafka_port=kafka_port,
@@ -827,18 +820,6 @@ def drill_settings(data_dir: Path, base: Settings) -> Settings:
         fault_kill_file=str(data_dir / "kill-worker"),
         kafka_session_timeout_seconds=6.0,
     )
-
-
-def _free_port_pair() -> int:
-    for _ in range(50):
-        p = free_port()
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", p + 1))
-            return p
-        except OSError:
-            continue
-    raise RuntimeError("no free pair of ports for Kafka")
 
 
 def table(results: Sequence[Result]) -> str:

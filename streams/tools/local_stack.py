@@ -145,6 +145,22 @@ def ready_instance(url: str, timeout_s: float = 2.0) -> str | None:
     return str(body.get("instance") or "")
 
 
+def free_port() -> int:
+    """A port nothing listens on now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_port_pair() -> int:
+    """A port p with p+1 also free (Kafka's broker and controller listeners)."""
+    for _ in range(50):
+        p = free_port()
+        if not port_in_use("127.0.0.1", p + 1):
+            return p
+    raise RuntimeError("no free pair of ports")
+
+
 def port_in_use(host: str, port: int) -> bool:
     """Does something listen on host:port? (A socket in TIME_WAIT does not count.)"""
     with socket.socket() as s:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -20,12 +19,6 @@ ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 # The job names of deploy/prometheus/prometheus.yml: the alerts and dashboards select on them.
 GATEWAY_JOB = "engage-gateway"
 WORKER_JOB = "engage-worker"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def host_port(url: str) -> str:

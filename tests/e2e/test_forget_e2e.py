@@ -274,7 +274,10 @@ def test_forget_an_ambassador_everywhere_and_for_good(
     assert compact_log_command(s, copy) == 0
     try:
         messages = [m for m in read_topic(s, copy) if not moderation.is_decision(m.value)]  # decisions: whole
-        lines = [orjson.loads(line) for msg in messages for line in split_lines(msg.value)]
+        raw = [line for msg in messages for line in split_lines(msg.value)]
+        # other tests write unreadable bytes to the topic on purpose: compact-log keeps them as they are
+        assert all(gone.encode() not in line for line in raw)
+        lines = [orjson.loads(line) for line in raw if line.startswith(b"{") and b'"community_id"' in line]
         ours = [e for e in lines if e["community_id"] == cid]
         assert len(ours) == len(without)
         assert all(e["member_id"] != gone and e.get("target_author_id") != gone for e in lines)

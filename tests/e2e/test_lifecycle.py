@@ -25,7 +25,7 @@ import pytest
 from streams.config import Settings
 from streams.shutdown import EXIT_ABANDONED
 from streams.tools.commands import post_events
-from streams.tools.local_stack import local_token_path, port_in_use, ready_instance
+from streams.tools.local_stack import free_port, free_port_pair, local_token_path, port_in_use, ready_instance
 
 ENGAGE = str(Path(sys.executable).parent / "engage")
 STOP_WITHIN_S = 20.0
@@ -47,20 +47,6 @@ class Ports:
             "--kafka-port", str(self.kafka), "--gateway-port", str(self.gateway), "--worker-port", str(self.worker)
         ]  # fmt: skip
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_port_pair() -> int:
-    """A port p with p+1 also free (Kafka's broker and controller listeners)."""
-    for _ in range(50):
-        p = free_port()
-        if not port_in_use("127.0.0.1", p + 1):
-            return p
-    raise RuntimeError("no free pair of ports")
 
 
 def fresh_ports() -> Ports:

@@ -22,10 +22,11 @@ from kafka import KafkaProducer
 from streams.config import TOPIC_EVENTS, Settings
 from streams.embedded_sql import query
 from streams.tools.commands import chunks, post_events
+from streams.tools.local_stack import free_port
 from streams.tools.simulate import simulate
 
 from .helpers import api_token
-from .prometheus_server import GATEWAY_JOB, WORKER_JOB, PrometheusServer, alert_rules, free_port
+from .prometheus_server import GATEWAY_JOB, WORKER_JOB, PrometheusServer, alert_rules
 
 pytestmark = pytest.mark.usefixtures("stack")
 

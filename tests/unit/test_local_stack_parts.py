@@ -18,13 +18,7 @@ import pytest
 
 from streams.config import Settings
 from streams.tools.die_with_parent import EXIT_USAGE
-from streams.tools.local_stack import LocalStack, PortTaken, StackError, port_in_use, ready_instance
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from streams.tools.local_stack import LocalStack, PortTaken, StackError, free_port, port_in_use, ready_instance
 
 
 @pytest.fixture
