@@ -18,7 +18,15 @@ import pytest
 
 from streams.config import Settings
 from streams.tools.die_with_parent import EXIT_USAGE
-from streams.tools.local_stack import LocalStack, PortTaken, StackError, free_port, port_in_use, ready_instance
+from streams.tools.local_stack import (
+    LocalStack,
+    PortTaken,
+    StackError,
+    free_port,
+    free_port_pair,
+    port_in_use,
+    ready_instance,
+)
 
 
 @pytest.fixture
@@ -44,10 +52,14 @@ def test_a_port_in_use_is_named_with_what_to_do(tmp_path: Path, listening: int) 
     assert not (tmp_path / "data").exists()
 
 
-def test_kafka_and_its_controller_port_are_checked(tmp_path: Path, listening: int) -> None:
-    stack = LocalStack(settings(tmp_path, kafka_port=listening - 1), quiet=True)
-    with pytest.raises(PortTaken, match="Kafka's controller"):
-        stack.check_ports()
+def test_kafka_and_its_controller_port_are_checked(tmp_path: Path) -> None:
+    kafka = free_port_pair()  # the port below the taken one must be free, or Kafka's is named first
+    with socket.socket() as controller:
+        controller.bind(("127.0.0.1", kafka + 1))
+        controller.listen()
+        stack = LocalStack(settings(tmp_path, kafka_port=kafka), quiet=True)
+        with pytest.raises(PortTaken, match="Kafka's controller"):
+            stack.check_ports()
     stack.check_ports(with_kafka=False)  # a broker of this data dir already runs: its ports are ours
 
 
