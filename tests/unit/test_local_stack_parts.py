@@ -60,7 +60,7 @@ def test_kafka_and_its_controller_port_are_checked(tmp_path: Path) -> None:
         stack = LocalStack(settings(tmp_path, kafka_port=kafka), quiet=True)
         with pytest.raises(PortTaken, match="Kafka's controller"):
             stack.check_ports()
-    stack.check_ports(with_kafka=False)  # a broker of this data dir already runs: its ports are ours
+        stack.check_ports(with_kafka=False)  # a broker of this data dir already runs: its ports are ours
 
 
 def test_two_services_on_one_port_is_a_mistake(tmp_path: Path) -> None:
