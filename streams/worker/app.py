@@ -41,7 +41,7 @@ from streams.envelopes import partition_for
 from streams.shutdown import StopDeadline
 from streams.snapshots import SnapshotStore
 from streams.stall import StallDetector
-from streams.state_registry import Outputs, StateRegistry
+from streams.state_registry import StateRegistry
 from streams.worker import erasures as erasure_step
 from streams.worker import http, moderation, published
 from streams.worker.faults import KillSwitch
@@ -60,10 +60,11 @@ class EventsAgent:
         self.pipeline = pipeline
         self.stall = StallDetector(settings.stall_seconds)
         self.dlq = app.topic(TOPIC_DLQ, value_type=bytes, key_type=bytes, partitions=1)
-        self.tier_changes = app.topic(
-            TOPIC_TIER_CHANGES, value_type=bytes, key_type=bytes, partitions=settings.partitions
-        )
-        self.flags = app.topic(TOPIC_SPAM_FLAGS, value_type=bytes, key_type=bytes, partitions=settings.partitions)
+        # declared here so Faust creates them; records go out as record batches (published.Publisher)
+        app.topic(TOPIC_TIER_CHANGES, value_type=bytes, key_type=bytes, partitions=settings.partitions)
+        app.topic(TOPIC_SPAM_FLAGS, value_type=bytes, key_type=bytes, partitions=settings.partitions)
+        # Faust's producer is aiokafka's underneath; its batch API is what a batch of records needs
+        self.publisher = published.Publisher(lambda: _aiokafka_producer(app), settings.partitions)
 
     async def handle(self, events: list[Any]) -> None:
         batch = [
@@ -82,7 +83,7 @@ class EventsAgent:
             # 3. Dead letters are durable before the batch is acknowledged.
             await self.send_dead_letters(result.dead_letters)
             # 4. Tier changes and flags for downstream consumers (at least once).
-            await publish(self.tier_changes, self.flags, result.outputs)
+            await self.publisher.outputs(TOPIC_TIER_CHANGES, TOPIC_SPAM_FLAGS, result.outputs)
             self.pipeline.kill_switch.at("batch")  # drills only (streams/worker/faults.py)
             # 5. A checkpoint when due: only here, between batches, so never a half-stored batch.
             if self.partitions.checkpoint_due():
@@ -110,11 +111,10 @@ class EventsAgent:
             await fut
 
 
-async def publish(tier_topic: Any, flags_topic: Any, outputs: Outputs) -> None:
-    for t in outputs.tier_changes:
-        await tier_topic.send(key=t.community_id.encode(), value=published.tier_change_value(t))
-    for f in outputs.flags:
-        await flags_topic.send(key=f.community_id.encode(), value=published.spam_flag_value(f))
+def _aiokafka_producer(app: faust.App) -> published.BatchProducer:
+    producer: Any = app.producer  # faust.transport.drivers.aiokafka.Producer
+    kafka: published.BatchProducer = producer._ensure_producer()
+    return kafka
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -335,6 +335,9 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     """Run the worker until SIGINT/SIGTERM."""
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    # Faust's terminal spinner sets the root logger to DEBUG (to spin on every record), so every
+    # aiokafka send built a debug LogRecord: a tenth of a busy worker's time. No spinner, no DEBUG.
+    worker.spinner = None
     # a stop request must end the process within shutdown_seconds, even with Kafka gone
     StopDeadline("worker", settings.shutdown_seconds).install_after(worker, "install_signal_handlers")
     metrics.WORKER_LAST_PROGRESS.set(time.time())

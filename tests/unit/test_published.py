@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
@@ -65,3 +68,57 @@ def test_the_old_shapes_are_refused_by_the_models() -> None:
     flag = FlagRecord("c1", "m1", T, 0.9, ("burst_likes",), "flagged", "e1")
     with pytest.raises(ValidationError):
         SpamFlag.model_validate_json(orjson.dumps(flag.to_json()))
+
+
+class _Batch:
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self.records: list[tuple[bytes, bytes]] = []
+
+    def append(self, *, key: bytes, value: bytes, timestamp: float | None) -> object | None:
+        if len(self.records) >= self.room:
+            return None
+        self.records.append((key, value))
+        return object()
+
+
+class _Producer:
+    """aiokafka's batch API as the Publisher uses it: what was sent, where, in which order."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self.sent: list[tuple[str, int, list[tuple[bytes, bytes]]]] = []
+        self.acked = 0
+
+    def create_batch(self) -> _Batch:
+        return _Batch(self.room)
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Awaitable[Any]:
+        self.sent.append((topic, partition, batch.records))
+
+        async def ack() -> None:
+            self.acked += 1
+
+        return asyncio.ensure_future(ack())
+
+
+def test_records_go_to_their_key_partition_in_emission_order_and_wait_for_every_ack() -> None:
+    from streams.envelopes import partition_for
+
+    producer = _Producer(room=3)
+    records = [(f"c{i % 5}", f"v{i}".encode()) for i in range(40)]
+    asyncio.run(published.Publisher(lambda: producer, 8).publish("t", records))
+    assert producer.acked == len(producer.sent) and all(len(r) <= 3 for _, _, r in producer.sent)
+    by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+    for topic, p, batch in producer.sent:
+        assert topic == "t"
+        by_partition.setdefault(p, []).extend(batch)
+    for p, got in by_partition.items():
+        want = [(c.encode(), v) for c, v in records if partition_for(c, 8) == p]
+        assert got == want  # every record, keyed by its community, in the order emitted
+    assert sum(map(len, by_partition.values())) == len(records)
+
+
+def test_a_record_larger_than_a_batch_is_refused_not_dropped() -> None:
+    with pytest.raises(ValueError, match="larger than a producer batch"):
+        asyncio.run(published.Publisher(lambda: _Producer(room=0), 8).publish("t", [("c1", b"x")]))
