@@ -13,15 +13,17 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import orjson
 
 from schemas.outputs import ModerationDecision
-from streams.event_record import EventRecord
+from streams.event_record import JOIN_SOURCE_NAMES, ROLE_NAMES, EventRecord
 from streams.forgotten import ForgottenMembers
-from streams.scoring import CommunityRow, CommunityScorer, MemberRow, ScoringConfig, TierChangeRecord
+from streams.scoring import TIER_NAMES, CommunityRow, CommunityScorer, MemberRow, ScoringConfig, TierChangeRecord
+from streams.scoring.records import MemberColumns
 from streams.spam.config import SpamConfig
 from streams.spam.detector import SpamDetector
-from streams.spam.flags import FlagRecord
+from streams.spam.flags import STATUSES, FlagRecord
 
 SNAPSHOT_VERSION = 1
 
@@ -43,7 +45,9 @@ class Community:
 class Outputs:
     """What one batch (or decision) changed."""
 
-    members: dict[tuple[str, str], tuple[MemberRow, str]] = field(default_factory=dict)  # row, spam status
+    # the rows of the members whose state changed, a block per community and step, in the
+    # order they were produced (a member in two blocks: the later one is current)
+    members: list[MemberColumns] = field(default_factory=list)
     community_rows: list[CommunityRow] = field(default_factory=list)
     tier_changes: list[TierChangeRecord] = field(default_factory=list)
     flags: list[FlagRecord] = field(default_factory=list)
@@ -51,6 +55,42 @@ class Outputs:
     duplicates: int = 0
     late: int = 0
     skipped: int = 0  # events at or before a community's last applied offset (already in state)
+
+    def member_rows(self) -> dict[tuple[str, str], tuple[MemberRow, str]]:
+        """(community, member) -> (row, spam status), the current row of each (not the hot path)."""
+        out: dict[tuple[str, str], tuple[MemberRow, str]] = {}
+        for block in self.members:
+            for row, status in zip(member_rows_of(block), block.spam_status.tolist(), strict=True):
+                out[(row.community_id, row.member_id)] = (row, STATUSES[status])
+        return out
+
+    def member_row_count(self) -> int:
+        return sum(map(len, self.members))
+
+
+def member_block(c: Community, members: Iterable[str]) -> MemberColumns:
+    """The rows of `members` of one community as columns, with each member's spam status."""
+    block = c.scorer.member_columns(members)
+    status, code = c.spam.status, _STATUS_CODE
+    block.spam_status = np.fromiter((code[status(mid)] for mid in block.member_ids), np.uint8, len(block))
+    return block
+
+
+def member_rows_of(block: MemberColumns) -> list[MemberRow]:
+    """A block's rows one by one (for tests and tools; the worker stores the columns)."""
+    return [
+        MemberRow(block.community_id, mid, TIER_NAMES[tier], creation, curation, received, block.as_of, first,
+                  last, counted, JOIN_SOURCE_NAMES[source], ROLE_NAMES[role], bool(excluded))
+        for mid, tier, creation, curation, received, first, last, counted, source, role, excluded in zip(
+            block.member_ids, block.tier.tolist(), block.creation.tolist(), block.curation.tolist(),
+            block.received.tolist(), block.first_seen.tolist(), block.last_active.tolist(),
+            block.events_counted.tolist(), block.join_source.tolist(), block.actor_role.tolist(),
+            block.excluded.tolist(), strict=True,
+        )
+    ]
+
+
+_STATUS_CODE = {name: code for code, name in enumerate(STATUSES)}
 
 
 class StateRegistry:
@@ -155,10 +195,7 @@ class StateRegistry:
 
     def _members(self, c: Community, touched: Iterable[str], out: Outputs) -> None:
         """The member rows of `touched`, with each member's spam status."""
-        cid = c.scorer.community_id
-        status = c.spam.status
-        for row in c.scorer.member_rows(touched):
-            out.members[(cid, row.member_id)] = (row, status(row.member_id))
+        out.members.append(member_block(c, touched))
 
     # --- snapshots ---------------------------------------------------------
     def snapshot(self, community_id: str) -> bytes:

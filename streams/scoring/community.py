@@ -22,7 +22,7 @@ from streams.scoring.config import ScoringConfig
 from streams.scoring.event_dedup import EventIdMemory
 from streams.scoring.forward_decay import ForwardDecay
 from streams.scoring.member_table import MemberTable
-from streams.scoring.records import BatchOutcome, CommunityRow, MemberRow, TierChangeRecord
+from streams.scoring.records import BatchOutcome, CommunityRow, MemberColumns, MemberRow, TierChangeRecord
 from streams.scoring.tiers import (
     AMBASSADOR,
     CREATOR,
@@ -155,6 +155,38 @@ class CommunityScorer:
                 raise KeyError(f"member {name!r} has no scored event in community {self.community_id!r}")
             rows.append(self._member_row(idx, name, f))
         return rows
+
+    def member_columns(self, member_ids: Iterable[str]) -> MemberColumns:
+        """The rows of many members as columns: `member_rows` without an object per member."""
+        names = list(dict.fromkeys(member_ids))
+        idx = np.fromiter(self._m.index.find(names), np.int64, len(names))
+        if len(idx) and idx.min() < 0:
+            name = names[int(np.argmin(idx))]
+            raise KeyError(f"member {name!r} has no scored event in community {self.community_id!r}")
+        m = self._m
+        f = self._factor()
+        tier = _column(m.tier)[idx]
+        if self._ambassadors:
+            tier[np.isin(idx, np.fromiter(self._ambassadors, np.int64, len(self._ambassadors)))] = AMBASSADOR
+        first_seen = _column(m.first_seen)[idx]
+        last_active = _column(m.last_active)[idx]
+        never = last_active == -math.inf
+        last_active[never] = first_seen[never]
+        return MemberColumns(
+            self.community_id,
+            names,
+            tier,
+            _column(m.creation)[idx] * f,
+            _column(m.curation)[idx] * f,
+            _column(m.received)[idx] * f,
+            self._clock,
+            first_seen,
+            last_active,
+            _column(m.events)[idx],
+            _column(m.join_source)[idx],
+            _column(m.role)[idx],
+            _column(m.excluded)[idx],
+        )
 
     def _member_row(self, idx: int, member_id: str, f: float) -> MemberRow:
         m = self._m
@@ -796,6 +828,11 @@ class CommunityScorer:
             max(HEAP_COMPACT_MIN, 2 * len(self._curators)),
             max(HEAP_COMPACT_MIN, 2 * len(self._creators)),
         ]
+
+
+def _column(values: Any) -> Any:
+    """A member column (an `array` or a `bytearray`) as a numpy view, without a copy."""
+    return np.frombuffer(values, np.uint8 if isinstance(values, bytearray) else np.dtype(values.typecode))
 
 
 def _minute_start(clock: float) -> float:

@@ -7,7 +7,7 @@ like the columns of engagement.tier_changes, member_state and community_state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from streams.event_record import EventRecord
 
@@ -69,3 +69,33 @@ class BatchOutcome:
     # minute it is still in (a later batch's row for that minute replaces it). Empty when
     # nothing was scored.
     community_rows: list[CommunityRow] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class MemberColumns:
+    """The rows of many members of one community as columns (what a batch stores).
+
+    `tier` holds codes of `tiers.TIER_NAMES` (ambassador shown instead of creator), `role`
+    of `event_record.ROLE_NAMES`, `join_source` of `event_record.JOIN_SOURCE_NAMES`; scores
+    are decayed at `as_of` (the community clock) and `last_active` is `first_seen` for a
+    member who never acted, as in `MemberRow`. `spam_status` (codes of
+    `spam.flags.STATUSES`) is filled in by whoever knows the spam state.
+    """
+
+    community_id: str
+    member_ids: list[str]
+    tier: Any  # numpy arrays, one entry per member
+    creation: Any
+    curation: Any
+    received: Any
+    as_of: float
+    first_seen: Any
+    last_active: Any
+    events_counted: Any
+    join_source: Any
+    actor_role: Any
+    excluded: Any
+    spam_status: Any = None
+
+    def __len__(self) -> int:
+        return len(self.member_ids)

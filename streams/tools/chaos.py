@@ -42,7 +42,7 @@ from sinks.batch_writer import BatchWriter
 from streams import metrics
 from streams.config import TOPIC_EVENTS, TOPIC_MODERATION, Settings
 from streams.embedded_sql import QueryError, owner_url, query
-from streams.state_registry import StateRegistry
+from streams.state_registry import Outputs, StateRegistry
 from streams.tools.local_stack import LocalStack, free_port, free_port_pair, http_ok
 from streams.tools.simulate import simulate
 from streams.worker import moderation
@@ -369,8 +369,8 @@ def reference(settings: Settings, communities: set[str]) -> dict[MemberKey, dict
     )
     rows: dict[MemberKey, dict[str, Any]] = {}
 
-    def keep(members: dict[MemberKey, Any]) -> None:
-        for key, (row, status) in members.items():
+    def keep(outputs: Outputs) -> None:
+        for key, (row, status) in outputs.member_rows().items():
             if key[0] in communities:
                 rows[key] = {"row": row, "spam_status": status}
 
@@ -382,10 +382,10 @@ def reference(settings: Settings, communities: set[str]) -> dict[MemberKey, dict
             if isinstance(part, moderation.Sequenced):
                 if part.decision is not None:
                     d = part.decision
-                    keep(registry.moderate(d, part.partition, moderation.decision_key(d)).members)
+                    keep(registry.moderate(d, part.partition, moderation.decision_key(d)))
                 continue
             decoded = pipeline.decode(part)
-            keep(pipeline.state(decoded).members)
+            keep(pipeline.state(decoded))
         chunk.clear()
 
     last_partition = -1
@@ -400,7 +400,7 @@ def reference(settings: Settings, communities: set[str]) -> dict[MemberKey, dict
             from schemas.outputs import ModerationDecision
 
             d = ModerationDecision.model_validate_json(value or b"")
-            keep(registry.moderate(d, partition, moderation.decision_key(d)).members)
+            keep(registry.moderate(d, partition, moderation.decision_key(d)))
     pipeline.close()
     return rows
 

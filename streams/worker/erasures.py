@@ -48,7 +48,7 @@ from streams.config import TOPIC_ERASURES, TOPIC_EVENTS, TOPIC_MODERATION, Setti
 from streams.forgotten import ForgottenMembers
 from streams.scoring import ScoringConfig
 from streams.spam.config import SpamConfig
-from streams.state_registry import Community, Outputs, StateRegistry
+from streams.state_registry import Community, Outputs, StateRegistry, member_block
 from streams.worker.pipeline import Incoming, Pipeline
 from streams.worker.recovery import Partitions
 
@@ -130,8 +130,7 @@ class Rebuild:
         new.erasures = dict(old.erasures)
         new.dirty = True
         out = Outputs(tier_changes=self.tier_changes)
-        for mid in new.scorer.member_ids():
-            out.members[(self.community_id, mid)] = (new.scorer.member_row(mid), new.spam.status(mid))
+        out.members.append(member_block(new, new.scorer.member_ids()))
         out.community_rows.append(new.scorer.community_row())
         return new, out
 
@@ -238,7 +237,7 @@ class Erasures:
                     ).items():
                         counts[table] = counts.get(table, 0) + n
                     await asyncio.to_thread(self.pipeline.store, out)
-                    counts["member_state"] = counts.get("member_state", 0) + len(out.members)
+                    counts["member_state"] = counts.get("member_state", 0) + out.member_row_count()
             for table, n in counts.items():
                 if n:
                     metrics.ERASURE_ROWS.labels(table).inc(n)

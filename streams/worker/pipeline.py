@@ -78,7 +78,7 @@ class BatchResult:
 def merge(into: BatchResult, more: BatchResult) -> None:
     """Add what `more` produced to `into` (a batch processed in runs)."""
     o, m = into.outputs, more.outputs
-    o.members.update(m.members)
+    o.members.extend(m.members)
     o.community_rows.extend(m.community_rows)
     o.tier_changes.extend(m.tier_changes)
     o.flags.extend(m.flags)
@@ -109,6 +109,7 @@ class Pipeline:
         self.time_floor = time_floor
         self.wall_clock = wall_clock
         self._io = ThreadPoolExecutor(1, thread_name_prefix="clickhouse-writer")  # one write at a time
+        self._version = 0  # the next row version at least (store_state)
 
     # ------------------------------------------------------------------ steps
 
@@ -169,16 +170,18 @@ class Pipeline:
 
     def store_state(self, outputs: Outputs) -> None:
         """Step 3b: the rows of the derived tables (blocking; retries until stored)."""
-        version = time.time_ns()
-        if outputs.members:
-            rows = [row for row, _ in outputs.members.values()]
-            statuses = [status for _, status in outputs.members.values()]
-            self.writer.write_arrow("member_state", member_state_arrow(rows, statuses, version, self.decay_rate))
+        # Versions grow with every row written (ReplacingMergeTree keeps the highest): a member
+        # in two blocks of one batch, or in the next batch, is current in the later one.
+        version = self._version = max(time.time_ns(), self._version)
+        rows = outputs.member_row_count()
+        self._version += max(rows, len(outputs.community_rows)) + 1
+        if rows:
+            self.writer.write_arrow("member_state", member_state_arrow(outputs.members, version, self.decay_rate))
         self.writer.write("tier_changes", TIER_CHANGES_COLUMNS, [tier_change_row(t) for t in outputs.tier_changes])
         self.writer.write(
             "community_state",
             COMMUNITY_STATE_COLUMNS,
-            # versions grow in emission order: a minute's final row wins over its provisional one
+            # in emission order too: a minute's final row wins over its provisional one
             [community_state_row(r, version + i) for i, r in enumerate(outputs.community_rows)],
         )
         self.writer.write("spam_flags", SPAM_FLAGS_COLUMNS, [spam_flag_row(f) for f in outputs.flags])

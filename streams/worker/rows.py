@@ -15,9 +15,10 @@ import pyarrow as pa
 from schemas.outputs import ModerationDecision
 from sinks.columns import EVENTS_COLUMNS, MEMBER_STATE_COLUMNS
 from streams.event_record import JOIN_SOURCE_NAMES, ROLE_NAMES, TYPE_NAMES, EventRecord
-from streams.scoring import CommunityRow, MemberRow, TierChangeRecord
+from streams.scoring import TIER_NAMES, CommunityRow, MemberRow, TierChangeRecord
+from streams.scoring.records import MemberColumns
 from streams.scoring.tiers import TIER_CODES
-from streams.spam.flags import FlagRecord
+from streams.spam.flags import STATUSES, FlagRecord
 
 
 def ts(seconds: float) -> float:
@@ -140,6 +141,8 @@ def spam_flag_row(f: FlagRecord) -> list[Any]:
 _TYPE_DICT = pa.array([TYPE_NAMES[i] for i in range(len(TYPE_NAMES))])
 _ROLE_DICT = pa.array([ROLE_NAMES[i] for i in range(len(ROLE_NAMES))])
 _JOIN_DICT = pa.array([JOIN_SOURCE_NAMES[i] for i in range(len(JOIN_SOURCE_NAMES))])
+_TIER_DICT = pa.array(list(TIER_NAMES))
+_STATUS_DICT = pa.array(list(STATUSES))
 
 
 def _codes(values: Sequence[int], names: pa.Array) -> pa.DictionaryArray:
@@ -182,30 +185,35 @@ def events_arrow(
     )
 
 
-def member_state_arrow(
-    rows: Sequence[MemberRow], spam_status: Sequence[str], version: int, decay_rate: float
-) -> pa.Table:
-    """`member_state` rows (see `member_state_row`), column by column."""
-    n = len(rows)
-    (cid, mid, tier, creation, curation, received, as_of, first_seen, last_active, counted, source, role, _) = zip(
-        *rows, strict=True
-    )
+def member_state_arrow(blocks: Sequence[MemberColumns], version: int, decay_rate: float) -> pa.Table:
+    """`member_state` rows (see `member_state_row`), column by column; row i gets `version + i`."""
+    n = sum(map(len, blocks))
+    communities = pa.array([b.community_id for b in blocks], pa.string())
+    which = np.repeat(np.arange(len(blocks), dtype=np.int32), [len(b) for b in blocks])
+    as_of = np.repeat(np.array([b.as_of for b in blocks], np.float64), [len(b) for b in blocks])
+
+    def cat(name: str) -> Any:
+        return np.concatenate([getattr(b, name) for b in blocks])
+
+    def codes(name: str, names: pa.Array) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(cat(name).astype(np.int8), names)
+
     return pa.Table.from_arrays(
         [
-            pa.array(cid, pa.string()),
-            pa.array(mid, pa.string()),
-            pa.array(tier, pa.string()).dictionary_encode(),
-            pa.array(creation, pa.float64()),
-            pa.array(curation, pa.float64()),
-            pa.array(received, pa.float64()),
-            pa.array(as_of, pa.float64()),
-            pa.array(first_seen, pa.float64()),
-            pa.array(last_active, pa.float64()),
-            pa.array(counted, pa.uint64()),
-            pa.array(source, pa.string()).dictionary_encode(),
-            pa.array(role, pa.string()).dictionary_encode(),
-            pa.array(spam_status, pa.string()).dictionary_encode(),
-            pa.array(np.full(n, version, np.uint64)),
+            communities.take(pa.array(which)),
+            pa.array([mid for b in blocks for mid in b.member_ids], pa.string()),
+            codes("tier", _TIER_DICT),
+            pa.array(cat("creation")),
+            pa.array(cat("curation")),
+            pa.array(cat("received")),
+            pa.array(as_of),
+            pa.array(cat("first_seen")),
+            pa.array(cat("last_active")),
+            pa.array(cat("events_counted").astype(np.uint64)),
+            codes("join_source", _JOIN_DICT),
+            codes("actor_role", _ROLE_DICT),
+            codes("spam_status", _STATUS_DICT),
+            pa.array(np.arange(version, version + n, dtype=np.uint64)),
             pa.array(np.full(n, decay_rate)),
         ],
         names=list(MEMBER_STATE_COLUMNS),

@@ -1,0 +1,72 @@
+"""Member rows as columns (what a batch stores) are the member rows, value for value."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from sinks.columns import MEMBER_STATE_COLUMNS
+from streams.config import Settings
+from streams.event_record import COMMENT, JOIN, LIKE, MEMBER, MODERATOR
+from streams.event_record import EventRecord as E
+from streams.spam.flags import STATUSES
+from streams.state_registry import StateRegistry, member_block, member_rows_of
+from streams.worker.rows import member_state_arrow, member_state_row
+
+T0 = 1_767_225_600.0
+
+
+def _events() -> list[E]:
+    out = [E("j1", JOIN, "c", "lurker", T0, MEMBER, None, None, 2, None, 0)]
+    for i in range(40):  # "star" comments a lot: the ambassador; others like and are liked
+        out.append(E(f"c{i}", COMMENT, "c", "star", T0 + 3600 * i, MEMBER, "p", "fan", 0, 1000 + i, 0))
+        out.append(E(f"l{i}", LIKE, "c", f"fan{i % 3}", T0 + 3600 * i + 1, MEMBER, "p", "star", 0, None, 0))
+    out.append(E("m1", LIKE, "c", "mod", T0 + 5000, MODERATOR, "p", "star", 0, None, 0))
+    out.sort(key=lambda e: e.ts)
+    return out
+
+
+def test_columns_equal_rows_for_every_kind_of_member() -> None:
+    settings = Settings()
+    registry = StateRegistry(settings.scoring(), settings.spam())
+    registry.apply([(e, 0, i) for i, e in enumerate(_events())])
+    c = registry.communities["c"]
+    names = c.scorer.member_ids()
+    block = member_block(c, names + names[:2])  # repeats are dropped, first order kept
+    assert block.member_ids == names
+    rows = member_rows_of(block)
+    assert rows == c.scorer.member_rows(names)
+    tiers = {r.member_id: r.tier for r in rows}
+    assert tiers["star"] == "ambassador" and tiers["lurker"] == "lurker"
+    fan = next(r for r in rows if r.member_id == "fan")  # only ever a target: last_active is first_seen
+    assert fan.last_active == fan.first_seen and fan.events_counted == 0
+
+
+def test_unknown_member_is_refused_by_name() -> None:
+    settings = Settings()
+    registry = StateRegistry(settings.scoring(), settings.spam())
+    registry.apply([(e, 0, i) for i, e in enumerate(_events())])
+    with pytest.raises(KeyError, match="nobody"):
+        member_block(registry.communities["c"], ["star", "nobody"])
+
+
+def test_the_arrow_table_holds_the_row_values_and_later_rows_win_by_version() -> None:
+    settings = Settings()
+    registry = StateRegistry(settings.scoring(), settings.spam())
+    registry.apply([(e, 0, i) for i, e in enumerate(_events())])
+    c = registry.communities["c"]
+    first = member_block(c, ["star", "fan"])
+    second = member_block(c, ["fan", "lurker"])
+    table = member_state_arrow([first, second], 1000, 0.5)
+    assert table.column_names == list(MEMBER_STATE_COLUMNS) and table.num_rows == 4
+    got = table.to_pylist()
+    assert [r["version"] for r in got] == [1000, 1001, 1002, 1003]  # "fan" of the second block wins
+    statuses = [s for b in (first, second) for s in b.spam_status.tolist()]
+    want = [
+        member_state_row(r, STATUSES[s], 0, 0.5)
+        for r, s in zip(member_rows_of(first) + member_rows_of(second), statuses, strict=True)
+    ]
+    for row, expected in zip(got, want, strict=True):
+        values = dict(zip(MEMBER_STATE_COLUMNS, expected, strict=True))
+        assert {k: v for k, v in row.items() if k != "version"} == {k: v for k, v in values.items() if k != "version"}
+    assert pa.types.is_dictionary(table.schema.field("tier").type)
