@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
 from pydantic import ValidationError
 
@@ -122,3 +124,16 @@ def test_records_go_to_their_key_partition_in_emission_order_and_wait_for_every_
 def test_a_record_larger_than_a_batch_is_refused_not_dropped() -> None:
     with pytest.raises(ValueError, match="larger than a producer batch"):
         asyncio.run(published.Publisher(lambda: _Producer(room=0), 8).publish("t", [("c1", b"x")]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    at=st.floats(0, 4_102_444_800),
+    scores=st.tuples(*[st.floats(0, 1e12) | st.sampled_from([0.0, 3.0, 1e-300, 2.7]) for _ in range(3)]),
+    member=st.text(max_size=20),
+)
+def test_the_fast_tier_change_json_is_the_models_byte_for_byte(
+    at: float, scores: tuple[float, float, float], member: str
+) -> None:
+    record = TierChangeRecord("c1", member, "curator", "ambassador", at, *scores)
+    assert published.tier_change_value(record) == published.tier_change(record).model_dump_json().encode()
