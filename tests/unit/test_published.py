@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import pytest
 from pydantic import ValidationError
 
 from schemas.outputs import ModerationAction, ModerationDecision, SpamFlag, SpamStatus, Tier, TierChange
