@@ -85,9 +85,10 @@ class EventsAgent:
             # 4. Tier changes and flags for downstream consumers (at least once).
             await self.publisher.outputs(TOPIC_TIER_CHANGES, TOPIC_SPAM_FLAGS, result.outputs)
             self.pipeline.kill_switch.at("batch")  # drills only (streams/worker/faults.py)
-            # 5. A checkpoint when due: only here, between batches, so never a half-stored batch.
+            # 5. A checkpoint when due: only here, between batches, so never a half-stored batch;
+            #    the most overdue partition only, so no batch waits for all of them.
             if self.partitions.checkpoint_due():
-                await self.partitions.checkpoint()
+                await self.partitions.checkpoint(self.partitions.overdue(1))
         metrics.TRACKED_MEMBERS.set(self.partitions.registry.tracked_members())
         self.stall.progress()
         # 6. Returning lets take() acknowledge the batch; Faust commits the offsets.
@@ -243,7 +244,7 @@ def create_app(settings: Settings) -> faust.App:
         # batches checkpoint as they finish; this covers a worker that has gone quiet
         if partitions.checkpoint_due() and not partitions.lock.locked():
             async with partitions.lock:
-                await partitions.checkpoint()
+                await partitions.checkpoint(partitions.overdue())
 
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def _watch_lag() -> None:

@@ -4,7 +4,7 @@ Event sourcing with checkpoints (streams/snapshots.py has the format): a partiti
 state is restored from its snapshots, then the log between the snapshot marker and
 the first offset this worker is handed is re-applied through the pipeline's decode
 and state steps. A checkpoint is taken only between batches, never while a batch is
-applied but not yet stored. One lock serialises everything that touches state, so
+applied but not yet stored, and a busy worker checkpoints one partition at a time. One lock serialises everything that touches state, so
 batches, moderation decisions and checkpoints never interleave.
 """
 
@@ -56,7 +56,7 @@ class Partitions:
         self.lock = asyncio.Lock()  # held by whoever reads or changes state
         self.ready: set[int] = set()  # partitions whose state is restored in this process
         self.offsets: dict[int, int] = {}  # newest offset applied to state, per partition
-        self.last_checkpoint = time.monotonic()
+        self.checkpointed: dict[int, float] = {}  # monotonic time of each ready partition's last checkpoint
         self.erasures: ErasureLog | None = None
 
     async def ensure(self, partition: int, first_offset: int | None) -> None:
@@ -74,6 +74,7 @@ class Partitions:
             log.info("partition %d: restored snapshots at offset %d, replayed %d events", partition, marker, replayed)
         self.offsets[partition] = max(marker, end - 1)
         self.ready.add(partition)
+        self.checkpointed[partition] = time.monotonic()
         if stale and self.erasures is not None:  # snapshots older than an erasure: rebuild without the member
             await self.erasures.apply(partition, stale)
 
@@ -81,8 +82,18 @@ class Partitions:
         for msg in batch:
             self.offsets[msg.partition] = msg.offset
 
+    def overdue(self, limit: int | None = None) -> set[int]:
+        """Ready partitions whose last checkpoint is `snapshot_seconds` old, the oldest `limit` of them.
+
+        A busy worker checkpoints one partition between two batches (`limit=1`), so the cost
+        of a checkpoint is spread over the batches instead of stalling one batch for all of
+        them: each partition still gets one every `snapshot_seconds` or so."""
+        since = time.monotonic() - self.settings.snapshot_seconds
+        due = sorted((t, p) for p, t in self.checkpointed.items() if p in self.ready and t <= since)
+        return {p for _, p in due[:limit]}
+
     def checkpoint_due(self) -> bool:
-        return time.monotonic() - self.last_checkpoint >= self.settings.snapshot_seconds
+        return bool(self.overdue(1))
 
     async def checkpoint(self, partitions: set[int] | None = None) -> int:
         """Snapshot the changed communities of each ready partition, then its marker (call under `lock`).
@@ -98,15 +109,16 @@ class Partitions:
             if i == 0 and self.kill_switch.armed("checkpoint"):  # drills only: die mid-checkpoint
                 await asyncio.sleep(0.5)  # the first partition's snapshots reach Kafka, the others never do
                 self.kill_switch.at("checkpoint")
+            self.checkpointed[p] = time.monotonic()
         metrics.STATE_SNAPSHOTS.inc(written)
         metrics.CHECKPOINT_DURATION.observe(time.perf_counter() - started)
-        self.last_checkpoint = time.monotonic()
         return written
 
     def revoke(self, partitions: set[int]) -> None:
         """The next owner restores from the snapshots and replays the tail; drop ours."""
         for p in partitions & self.ready:
             self.ready.discard(p)
+            self.checkpointed.pop(p, None)
             self.registry.drop_partition(p)
 
     async def _replay(self, partition: int, start: int, end: int) -> int:
