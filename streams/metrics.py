@@ -8,10 +8,10 @@ member or community id.
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
 
 from schemas.outputs import ModerationAction, Tier
@@ -191,15 +191,14 @@ def observe_many(histogram: Histogram, values: Iterable[float]) -> None:
     """
     h: Any = histogram
     bounds: list[float] = h._upper_bounds
-    counts = [0] * len(bounds)
-    total = 0.0
-    for v in values:
-        v = max(0.0, v)
-        counts[bisect_left(bounds, v)] += 1
-        total += v
-    for i, n in enumerate(counts):
-        if n:
-            h._buckets[i].inc(n)
+    v = np.maximum(np.fromiter(values, np.float64), 0.0)
+    if not len(v):
+        return
+    # a value goes to the first bucket whose upper bound is >= it, as Histogram.observe does
+    counts = np.bincount(np.searchsorted(bounds, v, side="left"), minlength=len(bounds))
+    for i in np.flatnonzero(counts).tolist():
+        h._buckets[i].inc(int(counts[i]))
+    total = float(v.sum())
     if total:
         h._sum.inc(total)
 

@@ -4,8 +4,9 @@ Event sourcing with checkpoints (streams/snapshots.py has the format): a partiti
 state is restored from its snapshots, then the log between the snapshot marker and
 the first offset this worker is handed is re-applied through the pipeline's decode
 and state steps. A checkpoint is taken only between batches, never while a batch is
-applied but not yet stored, and a busy worker checkpoints one partition at a time. One lock serialises everything that touches state, so
-batches, moderation decisions and checkpoints never interleave.
+applied but not yet stored, and a busy worker checkpoints one partition at a time. One
+lock serialises everything that touches state, so batches, moderation decisions and
+checkpoints never interleave.
 """
 
 from __future__ import annotations
