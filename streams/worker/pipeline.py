@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from schemas.outputs import ModerationDecision
 from sinks.batch_writer import BatchWriter
-from sinks.columns import COMMUNITY_STATE_COLUMNS, MODERATION_COLUMNS, SPAM_FLAGS_COLUMNS, TIER_CHANGES_COLUMNS
+from sinks.columns import COMMUNITY_STATE_COLUMNS, MODERATION_COLUMNS, SPAM_FLAGS_COLUMNS
 from streams import metrics
 from streams.decode import TimeBounds, decode_envelope
 from streams.event_record import TYPE_NAMES, EventRecord
@@ -30,7 +30,7 @@ from streams.worker.rows import (
     member_state_arrow,
     moderation_row,
     spam_flag_row,
-    tier_change_row,
+    tier_changes_arrow,
 )
 
 
@@ -177,7 +177,8 @@ class Pipeline:
         self._version += max(rows, len(outputs.community_rows)) + 1
         if rows:
             self.writer.write_arrow("member_state", member_state_arrow(outputs.members, version, self.decay_rate))
-        self.writer.write("tier_changes", TIER_CHANGES_COLUMNS, [tier_change_row(t) for t in outputs.tier_changes])
+        if outputs.tier_changes:
+            self.writer.write_arrow("tier_changes", tier_changes_arrow(outputs.tier_changes))
         self.writer.write(
             "community_state",
             COMMUNITY_STATE_COLUMNS,

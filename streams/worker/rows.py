@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from schemas.outputs import ModerationDecision
-from sinks.columns import EVENTS_COLUMNS, MEMBER_STATE_COLUMNS
+from sinks.columns import EVENTS_COLUMNS, MEMBER_STATE_COLUMNS, TIER_CHANGES_COLUMNS
 from streams.event_record import JOIN_SOURCE_NAMES, ROLE_NAMES, TYPE_NAMES, EventRecord
 from streams.scoring import TIER_NAMES, CommunityRow, MemberRow, TierChangeRecord
 from streams.scoring.records import MemberColumns
@@ -84,13 +84,14 @@ def member_state_row(r: MemberRow, spam_status: str, version: int, decay_rate: f
     ]
 
 
+def _seq(t: TierChangeRecord) -> int:
+    """Identifies the transition, so a re-emitted one (after a restart) collapses."""
+    to = TIER_CODES[t.to_tier]
+    return TIER_CODES[t.from_tier] * 4 + to if t.from_tier in TIER_CODES else 16 + to
+
+
 def tier_change_row(t: TierChangeRecord) -> list[Any]:
-    # seq identifies the transition, so a re-emitted one (after a restart) collapses.
-    seq = (
-        TIER_CODES[t.from_tier] * 4 + TIER_CODES[t.to_tier]
-        if t.from_tier in TIER_CODES
-        else 16 + TIER_CODES[t.to_tier]
-    )
+    seq = _seq(t)
     return [
         t.community_id,
         t.member_id,
@@ -182,6 +183,25 @@ def events_arrow(
             pa.array(lines, pa.uint32()),
         ],
         names=list(EVENTS_COLUMNS),
+    )
+
+
+def tier_changes_arrow(changes: Sequence[TierChangeRecord]) -> pa.Table:
+    """`tier_changes` rows (see `tier_change_row`), column by column."""
+    cid, mid, from_tier, to_tier, at, creation, curation, received = zip(*changes, strict=True)
+    return pa.Table.from_arrays(
+        [
+            pa.array(cid, pa.string()),
+            pa.array(mid, pa.string()),
+            pa.array(from_tier, pa.string()).dictionary_encode(),
+            pa.array(to_tier, pa.string()).dictionary_encode(),
+            pa.array(at, pa.float64()),
+            pa.array(creation, pa.float64()),
+            pa.array(curation, pa.float64()),
+            pa.array(received, pa.float64()),
+            pa.array([_seq(t) for t in changes], pa.uint64()),
+        ],
+        names=list(TIER_CHANGES_COLUMNS),
     )
 
 

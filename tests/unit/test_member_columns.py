@@ -5,13 +5,14 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from sinks.columns import MEMBER_STATE_COLUMNS
+from sinks.columns import MEMBER_STATE_COLUMNS, TIER_CHANGES_COLUMNS
 from streams.config import Settings
 from streams.event_record import COMMENT, JOIN, LIKE, MEMBER, MODERATOR
 from streams.event_record import EventRecord as E
+from streams.scoring import TierChangeRecord
 from streams.spam.flags import STATUSES
 from streams.state_registry import StateRegistry, member_block, member_rows_of
-from streams.worker.rows import member_state_arrow, member_state_row
+from streams.worker.rows import member_state_arrow, member_state_row, tier_change_row, tier_changes_arrow
 
 T0 = 1_767_225_600.0
 
@@ -70,3 +71,14 @@ def test_the_arrow_table_holds_the_row_values_and_later_rows_win_by_version() ->
         values = dict(zip(MEMBER_STATE_COLUMNS, expected, strict=True))
         assert {k: v for k, v in row.items() if k != "version"} == {k: v for k, v in values.items() if k != "version"}
     assert pa.types.is_dictionary(table.schema.field("tier").type)
+
+
+def test_tier_changes_as_arrow_are_the_row_form_value_for_value() -> None:
+    changes = [
+        TierChangeRecord("c", "a", "lurker", "curator", T0, 0.0, 2.0, 0.5),
+        TierChangeRecord("c", "b", "creator", "ambassador", T0 + 1.5, 3.25, 0.0, 1.0),
+        TierChangeRecord("d", "a", "ambassador", "lurker", T0 + 2, 0.1, 0.2, 0.3),
+    ]
+    got = tier_changes_arrow(changes).to_pylist()
+    want = [dict(zip(TIER_CHANGES_COLUMNS, tier_change_row(t), strict=True)) for t in changes]
+    assert got == want and len({r["seq"] for r in got}) == 3
