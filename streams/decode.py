@@ -10,6 +10,7 @@ dead letter with its line number; the rest of the envelope is kept.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import NamedTuple
 
@@ -17,7 +18,7 @@ import msgspec
 import orjson
 from pydantic import ValidationError
 
-from schemas.events import MAX_FINGERPRINT, CanonicalEvent, WireEvent, format_location
+from schemas.events import MAX_FINGERPRINT, WIRE_SOURCE_PATTERN, CanonicalEvent, WireEvent, format_location
 from streams.envelopes import split_lines
 from streams.event_record import JOIN_SOURCE_CODES, ROLE_CODES, TYPE_CODES, EventRecord, from_canonical
 from streams.event_time import check_event_time, event_time_label
@@ -52,11 +53,25 @@ class DecodedBatch(NamedTuple):
 
 _ONE = msgspec.json.Decoder(WireEvent)
 _from_iso = datetime.fromisoformat
+_source_ok = re.compile(WIRE_SOURCE_PATTERN).match
+_SOURCES: dict[str, bool] = {}  # source -> matches the pattern (a few platforms: a small dict)
+_SOURCES_MAX = 4096
+
+
+def _good_source(source: str) -> bool:
+    ok = _SOURCES.get(source)
+    if ok is None:
+        ok = _source_ok(source) is not None
+        if len(_SOURCES) < _SOURCES_MAX:
+            _SOURCES[source] = ok
+    return ok
 
 
 def _record(w: WireEvent) -> EventRecord | None:
     """The record for a line msgspec accepted, or None when a cross-field rule fails."""
     kind = w.type
+    if not _good_source(w.source):
+        return None
     if w.content_fingerprint is not None and w.content_fingerprint > MAX_FINGERPRINT:
         return None
     if (w.join_source is None) == (kind == "join"):  # required on joins, refused elsewhere
