@@ -77,13 +77,15 @@ class EventsAgent:
                 firsts.setdefault(m.partition, m.offset)
             for p, first in firsts.items():
                 await self.partitions.ensure(p, first)
-            # 2. Decode, score, build rows, store them in ClickHouse (off the event loop).
-            result = await asyncio.to_thread(self.pipeline.process, batch)
+            # 2. Decode, score, store the raw events, start storing the derived rows (off the event loop).
+            result = await asyncio.to_thread(self.pipeline.begin, batch)
             self.partitions.applied(batch)
             # 3. Dead letters are durable before the batch is acknowledged.
             await self.send_dead_letters(result.dead_letters)
-            # 4. Tier changes and flags for downstream consumers (at least once).
+            # 4. Tier changes and flags for downstream consumers (at least once), while ClickHouse
+            #    stores the derived rows of step 2; then those rows are stored too.
             await self.publisher.outputs(TOPIC_TIER_CHANGES, TOPIC_SPAM_FLAGS, result.outputs)
+            await asyncio.wrap_future(result.stored)
             self.pipeline.kill_switch.at("batch")  # drills only (streams/worker/faults.py)
             # 5. A checkpoint when due: only here, between batches, so never a half-stored batch;
             #    the most overdue partition only, so no batch waits for all of them.

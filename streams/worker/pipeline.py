@@ -73,6 +73,14 @@ class BatchResult:
     dead_letters: list[DeadLetterOut]
     events: int
     messages: int
+    # done once ClickHouse holds the batch's derived rows (`Pipeline.begin` returns before)
+    stored: Future[None] = field(default_factory=lambda: _done())
+
+
+def _done() -> Future[None]:
+    done: Future[None] = Future()
+    done.set_result(None)
+    return done
 
 
 def merge(into: BatchResult, more: BatchResult) -> None:
@@ -190,15 +198,22 @@ class Pipeline:
     # ------------------------------------------------------------------ compositions
 
     def process(self, batch: Sequence[Incoming]) -> BatchResult:
-        """Decode → state → rows → store; returns once ClickHouse holds all of it (blocking).
+        """Decode → state → rows → store; returns once ClickHouse holds all of it (blocking)."""
+        result = self.begin(batch)
+        result.stored.result()
+        return result
+
+    def begin(self, batch: Sequence[Incoming]) -> BatchResult:
+        """`process`, returning once the raw events are stored and state has the batch; the
+        derived rows are being written (in order, one write at a time) until `result.stored`.
 
         A moderation decision in the batch (streams/worker/moderation.py) is applied at its
         place: the envelopes before it are processed first, those after it next."""
         if moderation.has_decisions(batch):
             return self._in_order(batch)
-        return self._process(batch)
+        return self._begin(batch)
 
-    def _process(self, batch: Sequence[Incoming]) -> BatchResult:
+    def _begin(self, batch: Sequence[Incoming]) -> BatchResult:
         decoded = self.forget(self.decode(batch))
         ingested_at = time.time()
         raw: Future[None] = self._io.submit(self.store_events, decoded, ingested_at)
@@ -207,9 +222,12 @@ class Pipeline:
         finally:
             raw.result()  # the raw events are stored (or the write gave up) before anything else
         self.kill_switch.at("write")
-        self._io.submit(self.store_state, outputs).result()
-        self._observe(decoded, outputs)
-        return BatchResult(outputs, decoded.dead_letters, len(decoded.records), len(batch))
+        stored = self._io.submit(self._store_and_observe, decoded, outputs)
+        return BatchResult(outputs, decoded.dead_letters, len(decoded.records), len(batch), stored)
+
+    def _store_and_observe(self, decoded: Decoded, outputs: Outputs) -> None:
+        self.store_state(outputs)
+        self._observe(decoded, outputs)  # "processed" counts events whose rows are all stored
 
     def replay(self, batch: Sequence[Incoming]) -> int:
         """Decode → state only (recovery: the rows of these events are stored already).
@@ -246,7 +264,8 @@ class Pipeline:
     def _in_order(self, batch: Sequence[Incoming]) -> BatchResult:
         total = BatchResult(Outputs(), [], 0, 0)
         for part in moderation.split(batch):
-            result = self.moderate(part) if isinstance(part, moderation.Sequenced) else self._process(part)
+            result = self.moderate(part) if isinstance(part, moderation.Sequenced) else self._begin(part)
+            result.stored.result()
             merge(total, result)
         return total
 
