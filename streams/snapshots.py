@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from streams.state_registry import StateRegistry
+from streams.state_registry import StateRegistry, compress_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +53,26 @@ class SnapshotStore:
             self.data[key] = value
         self.send(partition, key, value)
 
-    def serialize(self, registry: StateRegistry, partition: int) -> list[tuple[str, bytes]]:
-        """Snapshots of the changed communities of `partition` (CPU only: may run in a thread
-        while nothing changes state)."""
-        return [
-            (cid, registry.snapshot(cid)) for cid in registry.in_partition(partition) if registry.communities[cid].dirty
-        ]
+    def capture(self, registry: StateRegistry, partition: int) -> list[tuple[str, bytes]]:
+        """The changed communities of `partition` as JSON bytes, marked clean (CPU only: may run
+        in a thread while nothing changes state). Compressed and written later (`compress`, `write`)."""
+        captured = []
+        for cid in registry.in_partition(partition):
+            c = registry.communities[cid]
+            if c.dirty:
+                captured.append((cid, registry.snapshot_json(cid)))
+                c.dirty = False
+        return captured
 
-    def write(self, registry: StateRegistry, partition: int, blobs: list[tuple[str, bytes]], marker: int) -> int:
+    @staticmethod
+    def compress(captured: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+        return [(cid, compress_snapshot(raw)) for cid, raw in captured]
+
+    def serialize(self, registry: StateRegistry, partition: int) -> list[tuple[str, bytes]]:
+        """Snapshots of the changed communities of `partition`, ready for `write`."""
+        return self.compress(self.capture(registry, partition))
+
+    def write(self, partition: int, blobs: list[tuple[str, bytes]], marker: int) -> int:
         """Store serialized snapshots, then the marker. Returns communities written."""
         for cid, blob in blobs:
             old = self.data.get(_header_key(partition, cid))
@@ -77,13 +89,12 @@ class SnapshotStore:
             if old_header:
                 for i in range(old_header["n"]):
                     self._put(partition, _chunk_key(partition, cid, old_header["gen"], i), None)
-            registry.communities[cid].dirty = False
         self._put(partition, _marker_key(partition), str(marker).encode())
         return len(blobs)
 
     def write_partition(self, registry: StateRegistry, partition: int, marker: int) -> int:
         """Snapshot every changed community of `partition`, then the marker. Returns communities written."""
-        return self.write(registry, partition, self.serialize(registry, partition), marker)
+        return self.write(partition, self.serialize(registry, partition), marker)
 
     def restore_partition(self, registry: StateRegistry, partition: int) -> int:
         """Load every community snapshot of `partition`; return its marker (-1 when none)."""

@@ -93,6 +93,11 @@ def member_rows_of(block: MemberColumns) -> list[MemberRow]:
 _STATUS_CODE = {name: code for code, name in enumerate(STATUSES)}
 
 
+def compress_snapshot(raw: bytes) -> bytes:
+    """What a snapshot is stored as (zlib releases the GIL: it may run beside a batch)."""
+    return zlib.compress(raw, 1)
+
+
 class StateRegistry:
     def __init__(self, scoring: ScoringConfig, spam: SpamConfig) -> None:
         self.scoring = scoring
@@ -199,6 +204,10 @@ class StateRegistry:
 
     # --- snapshots ---------------------------------------------------------
     def snapshot(self, community_id: str) -> bytes:
+        return compress_snapshot(self.snapshot_json(community_id))
+
+    def snapshot_json(self, community_id: str) -> bytes:
+        """A community's state as JSON bytes: a copy that later batches cannot change."""
         c = self.communities[community_id]
         doc = {
             "v": SNAPSHOT_VERSION,
@@ -209,7 +218,7 @@ class StateRegistry:
             "erasures": c.erasures,
             "decisions": sorted(c.decisions),
         }
-        return zlib.compress(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), 1)
+        return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
 
     def restore(self, community_id: str, blob: bytes) -> Community:
         doc = orjson.loads(zlib.decompress(blob))

@@ -88,9 +88,9 @@ class EventsAgent:
             await asyncio.wrap_future(result.stored)
             self.pipeline.kill_switch.at("batch")  # drills only (streams/worker/faults.py)
             # 5. A checkpoint when due: only here, between batches, so never a half-stored batch;
-            #    the most overdue partition only, so no batch waits for all of them.
+            #    the most overdue partition only, copied now and written while the next batch runs.
             if self.partitions.checkpoint_due():
-                await self.partitions.checkpoint(self.partitions.overdue(1))
+                await self.partitions.checkpoint(self.partitions.overdue(1), wait=False)
         metrics.TRACKED_MEMBERS.set(self.partitions.registry.tracked_members())
         self.stall.progress()
         # 6. Returning lets take() acknowledge the batch; Faust commits the offsets.
@@ -302,6 +302,7 @@ def create_app(settings: Settings) -> faust.App:
                 metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
             gone.add(tp.partition)
         async with partitions.lock:
+            await partitions.settle()  # snapshots taken while we owned them are written first
             partitions.revoke(gone)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]

@@ -58,6 +58,7 @@ class Partitions:
         self.ready: set[int] = set()  # partitions whose state is restored in this process
         self.offsets: dict[int, int] = {}  # newest offset applied to state, per partition
         self.checkpointed: dict[int, float] = {}  # monotonic time of each ready partition's last checkpoint
+        self._writing: asyncio.Future[None] | None = None  # the last checkpoint's snapshots, being written
         self.erasures: ErasureLog | None = None
 
     async def ensure(self, partition: int, first_offset: int | None) -> None:
@@ -96,24 +97,41 @@ class Partitions:
     def checkpoint_due(self) -> bool:
         return bool(self.overdue(1))
 
-    async def checkpoint(self, partitions: set[int] | None = None) -> int:
+    async def checkpoint(self, partitions: set[int] | None = None, *, wait: bool = True) -> int:
         """Snapshot the changed communities of each ready partition, then its marker (call under `lock`).
 
-        Serializing runs in a thread, so the event loop (fetching, heartbeats, HTTP) goes on;
-        only state changes wait, and only communities changed since the last checkpoint are written.
+        State is copied as JSON bytes in a thread while the lock is held (nothing changes it
+        meanwhile; the event loop goes on fetching and heartbeating); compressing and writing
+        the copies need no lock. `wait=False` (a busy agent) returns once the copies are taken
+        and leaves the rest to a task, so the next batch does not wait for it; checkpoints are
+        written one after another, in order. Returns the communities captured.
         """
-        written = 0
+        await self.settle()  # the previous checkpoint's snapshots are written before this one's
         started = time.perf_counter()
-        for i, p in enumerate(sorted(self.ready if partitions is None else partitions & self.ready)):
-            blobs = await asyncio.to_thread(self.snapshots.serialize, self.registry, p)
-            written += self.snapshots.write(self.registry, p, blobs, self.offsets.get(p, -1))
+        captured = []
+        for p in sorted(self.ready if partitions is None else partitions & self.ready):
+            snaps = await asyncio.to_thread(self.snapshots.capture, self.registry, p)
+            captured.append((p, snaps, self.offsets.get(p, -1)))
+            self.checkpointed[p] = time.monotonic()
+        metrics.CHECKPOINT_DURATION.observe(time.perf_counter() - started)
+        self._writing = asyncio.ensure_future(self._write(captured))
+        if wait:
+            await self.settle()
+        return sum(len(snaps) for _, snaps, _ in captured)
+
+    async def settle(self) -> None:
+        """Wait for the snapshots of the last checkpoint to be written."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await writing
+
+    async def _write(self, captured: list[tuple[int, list[tuple[str, bytes]], int]]) -> None:
+        for i, (p, snaps, marker) in enumerate(captured):
+            blobs = await asyncio.to_thread(self.snapshots.compress, snaps)
+            metrics.STATE_SNAPSHOTS.inc(self.snapshots.write(p, blobs, marker))
             if i == 0 and self.kill_switch.armed("checkpoint"):  # drills only: die mid-checkpoint
                 await asyncio.sleep(0.5)  # the first partition's snapshots reach Kafka, the others never do
                 self.kill_switch.at("checkpoint")
-            self.checkpointed[p] = time.monotonic()
-        metrics.STATE_SNAPSHOTS.inc(written)
-        metrics.CHECKPOINT_DURATION.observe(time.perf_counter() - started)
-        return written
 
     def revoke(self, partitions: set[int]) -> None:
         """The next owner restores from the snapshots and replays the tail; drop ours."""
