@@ -16,6 +16,7 @@ from __future__ import annotations
 from array import array
 
 import numpy as np
+import numpy.typing as npt
 
 _EMPTY = -1
 _MAX_LOAD = 0.5
@@ -60,7 +61,41 @@ class MemberIndex:
             idx = self._older.get(member_id)
         if idx is not None:
             return idx
-        idx, _ = self._probe(member_id, hash(member_id))
+        # _probe inlined: this is the per-event lookup of the spam core
+        slots, hashes = self._slots, self._hashes
+        mask = len(slots) - 1
+        h = hash(member_id)
+        h32 = h & 0xFFFF_FFFF
+        pos = h & mask
+        while True:
+            idx = slots[pos]
+            if idx < 0:
+                return None
+            if hashes[idx] == h32:
+                ends = self._ends
+                start = ends[idx - 1] if idx else 0
+                encoded = member_id.encode()
+                if ends[idx] - start == len(encoded) and self._blob.startswith(encoded, start):
+                    return idx
+                return self._collisions.get(member_id)
+            pos = (pos + 1) & mask
+
+    def get_or_add(self, member_id: str) -> int:
+        """The index of one id, appended (index `len(self)`) when it is new; remembered as recent."""
+        recent = self._recent
+        idx = recent.get(member_id)
+        if idx is not None:
+            return idx
+        idx = self._older.get(member_id)
+        if idx is None:
+            h = hash(member_id)
+            idx, free = self._probe(member_id, h)
+            if idx is None:
+                idx = self._append(member_id, h, free)
+        if len(recent) >= max(_RECENT_MIN, len(self._ends) >> 4) >> 1:
+            self._older = recent
+            self._recent = recent = {}
+        recent[member_id] = idx
         return idx
 
     def find(self, names: list[str]) -> list[int]:
@@ -96,7 +131,6 @@ class MemberIndex:
         half = max(_RECENT_MIN, first_new >> 4) >> 1
         get = recent.get
         found = [get(name, -1) for name in names]
-        blob, ends, hashes = self._blob, self._ends, self._hashes
         for pos, idx in enumerate(found):
             if idx >= 0:
                 continue
@@ -106,18 +140,7 @@ class MemberIndex:
                 h = hash(name)
                 known, free = self._probe(name, h)
                 if known is None:
-                    known = len(ends)
-                    blob += name.encode()
-                    if len(blob) > 0xFFFF_FFFF:
-                        raise OverflowError("over 4 GiB of member ids in one community: beyond the member index")
-                    ends.append(len(blob))
-                    hashes.append(h & 0xFFFF_FFFF)
-                    if free < 0:
-                        self._collisions[name] = known
-                    else:
-                        self._slots[free] = known
-                        if len(ends) - len(self._collisions) > _MAX_LOAD * len(self._slots):
-                            self._grow()
+                    known = self._append(name, h, free)
             found[pos] = known
             if len(recent) >= half:
                 self._older = older = recent
@@ -125,30 +148,81 @@ class MemberIndex:
             recent[name] = known
         return found, first_new
 
+    def _append(self, name: str, h: int, free: int) -> int:
+        """Add `name` (not known; `free` from `_probe`) as the next index."""
+        ends = self._ends
+        known = len(ends)
+        blob = self._blob
+        blob += name.encode()
+        if len(blob) > 0xFFFF_FFFF:
+            raise OverflowError("over 4 GiB of member ids in one community: beyond the member index")
+        ends.append(len(blob))
+        self._hashes.append(h & 0xFFFF_FFFF)
+        if free < 0:
+            self._collisions[name] = known
+        else:
+            self._slots[free] = known
+            if known + 1 - len(self._collisions) > _MAX_LOAD * len(self._slots):
+                self._grow()
+        return known
+
     def _grow(self) -> None:
-        """Twice the slots; every member without a collision is placed again (vectorised)."""
-        size = 2 * len(self._slots)
-        slots = np.full(size, _EMPTY, np.int32)
-        mask = size - 1
+        self._place(2 * len(self._slots))
+
+    def _place(self, size: int) -> None:
+        """`size` slots; every member without a collision is placed again (vectorised).
+
+        Linear probing, members taken in order of their home slot: each lands on its home or
+        just after the one placed before it, whichever is later, so every slot between a
+        member's home and its own is taken. The few pushed past the end wrap to the first
+        free slots from the start.
+        """
         hashes = np.frombuffer(self._hashes, np.uint32).astype(np.int64)
         pending = np.arange(len(hashes), dtype=np.int64)
         if self._collisions:
             keep = np.ones(len(pending), bool)
             keep[list(self._collisions.values())] = False
             pending = pending[keep]
-        pos = hashes[pending] & mask
+        home = hashes[pending] & (size - 1)
         del hashes
-        while pending.size:
-            free = slots[pos] == _EMPTY
-            # of several claimants of one free slot, the first wins; everyone else probes on
-            _, first = np.unique(pos[free], return_index=True)
-            winners = np.flatnonzero(free)[first]
-            slots[pos[winners]] = pending[winners]
-            lost = np.ones(len(pending), bool)
-            lost[winners] = False
-            pending = pending[lost]
-            pos = (pos[lost] + 1) & mask
+        order = np.argsort(home)
+        home, pending = home[order], pending[order]
+        rank = np.arange(len(home), dtype=np.int64)
+        at = rank + np.maximum.accumulate(home - rank) if len(home) else rank
+        slots = np.full(size, _EMPTY, np.int32)
+        inside = at < size
+        slots[at[inside]] = pending[inside]
+        free = 0
+        for idx in pending[~inside].tolist():
+            while slots[free] != _EMPTY:
+                free += 1
+            slots[free] = idx
         self._slots = array("i", slots.tobytes())
+
+    def keep(self, rows: npt.NDArray[np.intp]) -> MemberIndex:
+        """A new index of the members at `rows` (ascending), numbered from 0 in that order."""
+        out = MemberIndex()
+        if not len(rows):
+            return out
+        ends = np.frombuffer(self._ends, np.uint32).astype(np.int64)
+        kept = np.zeros(len(ends), bool)
+        kept[rows] = True
+        lengths = np.diff(ends, prepend=0)
+        out._blob = bytearray(np.frombuffer(self._blob, np.uint8)[np.repeat(kept, lengths)].tobytes())
+        out._ends = array("I", np.cumsum(lengths[kept]).astype(np.uint32).tobytes())
+        hashes = np.frombuffer(self._hashes, np.uint32)[kept]
+        out._hashes = array("I", hashes.tobytes())
+        if self._collisions:  # of members sharing a hash, the first holds the slot, the others are collisions
+            _, first = np.unique(hashes, return_index=True)
+            taken = np.ones(len(hashes), bool)
+            taken[first] = False
+            for idx in np.flatnonzero(taken).tolist():
+                out._collisions[out.id_of(idx)] = idx
+        size = _MIN_SLOTS
+        while len(hashes) - len(out._collisions) > _MAX_LOAD * size:
+            size *= 2
+        out._place(size)
+        return out
 
     @classmethod
     def from_ids(cls, ids: list[str]) -> MemberIndex:
@@ -158,6 +232,6 @@ class MemberIndex:
         index._older.clear()
         if found != list(range(len(ids))):
             raise ValueError(
-                "scoring snapshot lists a member id twice; discard it and replay the community from the log"
+                "snapshot lists a member id twice; discard it and replay the community from the log"
             )
         return index

@@ -6,9 +6,10 @@ seen so far, in their order, so replaying the log gives the same flags whatever
 the batch boundaries. Signals, weights and moderation semantics: docs/spam.md.
 
 Per-member state is columnar (docs/spam.md "Memory and speed"): a row index per
-member id and four columns (first and last event time, the one like in its
-window, a byte of flags and status); the few members with more to remember (a
-second like in a minute, any comment, a flag or a decision) get sparse entries
+member id (a `MemberIndex`: the id's UTF-8 bytes and ~20 bytes, no Python object per
+member) and four columns (first and last event time, the one like in its window, a
+byte of flags and status); the few members with more to remember (a second like in a
+minute, any comment, a flag or a decision) get sparse entries
 keyed by id. Members with nothing left to remember are forgotten but for an
 8-byte hash that keeps them from counting as newcomers again (`_forget`).
 """
@@ -20,8 +21,11 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from schemas.outputs import ModerationDecision
 from streams.event_record import COMMENT, JOIN, LIKE, MEMBER, EventRecord
+from streams.scoring.member_index import MemberIndex
 from streams.scoring.packed_arrays import array_from_b64, array_to_b64
 from streams.spam.config import SpamConfig
 from streams.spam.flags import (
@@ -158,8 +162,7 @@ class SpamDetector:
         self.community_id = community_id
         self.config = config or SpamConfig()
         # Columns, one row per member held, in order of first appearance.
-        self._ids: list[str] = []
-        self._index: dict[str, int] = {}
+        self._members = MemberIndex()
         self._start = array("d")  # the newcomer clock: the earliest event time seen (normally the join)
         self._last = array("d")  # the latest event time seen
         self._like = array("d")  # the only like in the member's like window, or -inf
@@ -167,7 +170,7 @@ class SpamDetector:
         # Sparse: like windows of two or more, details, and who holds window state (swept when idle).
         self._likes: dict[str, list[float]] = {}
         self._details: dict[str, _Detail] = {}
-        self._windowed: dict[str, None] = {}
+        self._windowed: dict[str, int] = {}  # member -> row
         self._forgotten = Forgotten(self.config.established_comments)
         self._watermark = _NEVER
         self._next_sweep = _NEVER
@@ -180,14 +183,16 @@ class SpamDetector:
     # --- members --------------------------------------------------------------------
 
     def _add(self, mid: str, ts: float) -> int:
-        i = len(self._ids)
-        self._ids.append(mid)
-        self._index[mid] = i
+        """Hold a member not held: its row."""
+        i = self._members.get_or_add(mid)
+        self._add_row(ts)
+        return i
+
+    def _add_row(self, ts: float) -> None:
         self._start.append(ts)
         self._last.append(ts)
         self._like.append(_NEVER)
         self._state.append(_UNRESOLVED if len(self._forgotten) else 0)
-        return i
 
     def _resolve(self, i: int, mid: str) -> None:
         """Look a member up among the forgotten ones (once: at its first comment or decision)."""
@@ -220,19 +225,25 @@ class SpamDetector:
     def observe(self, events: Sequence[EventRecord]) -> list[FlagRecord]:
         """Feed events in log order; the flags (and reviews) they tipped, each at its tipping event."""
         out: list[FlagRecord] = []
-        index, start, last, like, state = self._index, self._start, self._last, self._like, self._state
+        members, start, last, like, state = self._members, self._start, self._last, self._like, self._state
         exempt_sources = self.config.exempt_join_sources
+        rows: dict[str, int] = {}  # the batch's members: one index lookup per member, not per event
         for ev in events:
             ts = ev.ts
             if ts > self._watermark:
                 self._watermark = ts
-                if ts >= self._next_sweep:
-                    self._sweep(ts)  # may forget members: the columns are new ones then
-                    index, start, last, like, state = self._index, self._start, self._last, self._like, self._state
+                if ts >= self._next_sweep and self._sweep(ts):  # forgot members: rows and columns are new
+                    members, start, last, like, state = self._members, self._start, self._last, self._like, self._state
+                    rows = {}
             mid = ev.member_id
-            i = index.get(mid)
-            if i is None:
-                i = self._add(mid, ts)
+            i = rows.get(mid, -1)
+            if i < 0:
+                i = rows[mid] = members.get_or_add(mid)
+                new = i == len(state)
+            else:
+                new = False
+            if new:
+                self._add_row(ts)
             else:
                 if ts < start[i]:
                     start[i] = ts
@@ -275,7 +286,7 @@ class SpamDetector:
         times = d.comments
         if times is None:
             times = d.comments = []
-            self._windowed[mid] = None
+            self._windowed[mid] = i
         j = _insert(times, ts, cfg.burst_long_comments + 1, self._last[i] - cfg.burst_long_seconds)
         if j == _REDELIVERED:
             return False
@@ -395,7 +406,7 @@ class SpamDetector:
             if mid not in self._likes:
                 self._likes[mid] = times
                 self._like[i] = _NEVER
-                self._windowed[mid] = None
+                self._windowed[mid] = i
         else:  # one like or none left in the window: back in the column
             self._like[i] = times[0] if times else _NEVER
             self._likes.pop(mid, None)
@@ -449,25 +460,29 @@ class SpamDetector:
         if d.fps:
             d.reviewed_fps = ((d.reviewed_fps or []) + d.fps)[-self.config.duplicate_memory :]
 
-    def _sweep(self, now: float) -> None:
-        """Drop the window state of members idle for `idle_seconds` of event time; now and then forget some."""
+    def _sweep(self, now: float) -> bool:
+        """Drop the window state of members idle for `idle_seconds` of event time; now and then forget some.
+
+        True when members were forgotten (the rows of the others changed)."""
         idle_before = now - self.config.idle_seconds
         self._swept_before = idle_before
-        index, last = self._index, self._last
-        for mid in [mid for mid in self._windowed if last[index[mid]] < idle_before]:
-            self._drop_windows(index[mid], mid)
+        last = self._last
+        for mid, i in [(mid, i) for mid, i in self._windowed.items() if last[i] < idle_before]:
+            self._drop_windows(i, mid)
         self._next_sweep = now + self.config.sweep_seconds
         # Looking for members to forget is a look at every member held: done once a quarter more members
         # are held than after the last look, or `forget_seconds` after it. Cheap (a few steps per member
         # arrived, one per member held a week), and a member goes at most `forget_seconds` after it may.
-        held = len(self._ids)
+        held = len(self._members)
+        forgot = False
         if held >= self._forget_at or now >= self._next_forget:
-            self._forget(now)
-            held = len(self._ids)
+            forgot = self._forget(now)
+            held = len(self._members)
             self._forget_at = held + (held >> 2) + 1
             self._next_forget = now + self.config.forget_seconds
+        return forgot
 
-    def _forget(self, now: float) -> None:
+    def _forget(self, now: float) -> bool:
         """Forget the members of whom nothing can matter again but that they are no newcomers, and how many
         comments they wrote (up to the established count).
 
@@ -481,47 +496,51 @@ class SpamDetector:
         cfg = self.config
         forget_before = now - max(cfg.forget_seconds, cfg.idle_seconds)
         settled = max(cfg.newcomer_seconds, cfg.established_seconds)
-        ids, start, last, state, details = self._ids, self._start, self._last, self._state, self._details
+        id_of, details = self._members.id_of, self._details
         quiet_limit = cfg.established_comments
-        gone = bytearray(len(ids))
-        n_gone = 0
-        for i in range(len(ids)):
-            if last[i] >= forget_before:
-                continue
-            st = state[i]
-            if st & (_STATUS_MASK | _STAFF | _MODERATED):
-                continue
-            mid = ids[i]
+        n = len(self._members)
+        # Who may go, by the columns alone (vectorised): idle, status none, not staff, never moderated,
+        # and past the newcomer and established windows (or exempt). Then, one by one: no flag.
+        last = np.frombuffer(self._last, np.float64)
+        start = np.frombuffer(self._start, np.float64)
+        state = np.frombuffer(self._state, np.uint8)
+        candidates = np.flatnonzero(
+            (last < forget_before)
+            & ((state & (_STATUS_MASK | _STAFF | _MODERATED)) == 0)
+            & (((state & _NOT_NEW) != 0) | (forget_before - start >= settled))
+        )
+        gone: list[int] = []
+        for i in candidates.tolist():
+            mid = id_of(i)
             d = details.get(mid)
             if d is not None and d.flag is not None:
                 continue
-            if not (st & _NOT_NEW or forget_before - start[i] >= settled):
-                continue
-            if st & _UNRESOLVED:  # never commented since it came back (or new): forgotten as it was
+            if state[i] & _UNRESOLVED:  # never commented since it came back (or new): forgotten as it was
                 found = self._forgotten.lookup(mid)
                 seen = 0 if found is None else found
             else:
-                seen = -1 if st & _ESTABLISHED else (d.texts if d is not None else 0)
+                seen = -1 if state[i] & _ESTABLISHED else (d.texts if d is not None else 0)
             self._forgotten.add(mid, seen if seen < quiet_limit else -1)
-            gone[i] = 1
-            n_gone += 1
-        if not n_gone:
-            return
+            details.pop(mid, None)
+            self._likes.pop(mid, None)
+            self._windowed.pop(mid, None)
+            gone.append(i)
+        if not gone:
+            return False
         self._forgotten.fold()
-        keep = [i for i in range(len(ids)) if not gone[i]]
-        for i in range(len(ids)):
-            if gone[i]:
-                mid = ids[i]
-                details.pop(mid, None)
-                self._likes.pop(mid, None)
-                self._windowed.pop(mid, None)
-        self._ids = [ids[i] for i in keep]
-        self._index = {mid: i for i, mid in enumerate(self._ids)}
-        self._start = array("d", [start[i] for i in keep])
-        self._last = array("d", [last[i] for i in keep])
-        like = self._like
-        self._like = array("d", [like[i] for i in keep])
-        self._state = bytearray(state[i] for i in keep)
+        kept = np.ones(n, bool)
+        kept[gone] = False
+        keep = np.flatnonzero(kept)
+        self._members = self._members.keep(keep)
+        if self._windowed:  # rows move down by the number of members gone before them
+            shift = np.cumsum(~kept)
+            rows = np.fromiter(self._windowed.values(), np.int64, len(self._windowed))
+            self._windowed = dict(zip(self._windowed, (rows - shift[rows]).tolist(), strict=True))
+        self._start = array("d", start[keep].tobytes())
+        self._last = array("d", last[keep].tobytes())
+        self._like = array("d", np.frombuffer(self._like, np.float64)[keep].tobytes())
+        self._state = bytearray(state[keep].tobytes())
+        return True
 
     # --- moderation -----------------------------------------------------------------
 
@@ -542,7 +561,7 @@ class SpamDetector:
         """
         if action not in ("confirm", "clear"):
             raise ValueError(f"moderation action {action!r} is neither 'confirm' nor 'clear'")
-        i = self._index.get(member_id)
+        i = self._members.get(member_id)
         if i is None:  # decided before any event of the member reached us (replay order), or forgotten
             i = self._add(member_id, _UNSEEN)
             self._last[i] = _NEVER
@@ -585,7 +604,7 @@ class SpamDetector:
     # --- queries ------------------------------------------------------------------
 
     def _code(self, member_id: str) -> int:
-        i = self._index.get(member_id)
+        i = self._members.get(member_id)
         return _NONE if i is None else self._state[i] & _STATUS_MASK
 
     def is_excluded(self, member_id: str) -> bool:
@@ -601,15 +620,16 @@ class SpamDetector:
 
     def holds(self, member_id: str) -> bool:
         """Whether the member is held in full (not forgotten, or back since)."""
-        return member_id in self._index
+        return self._members.get(member_id) is not None
 
     def excluded_members(self) -> list[str]:
         state = self._state
-        return sorted(mid for i, mid in enumerate(self._ids) if state[i] & _STATUS_MASK in _EXCLUDED_CODES)
+        id_of = self._members.id_of
+        return sorted(id_of(i) for i in range(len(state)) if state[i] & _STATUS_MASK in _EXCLUDED_CODES)
 
     def tracked_members(self) -> tuple[int, int]:
         """(members held in full, those of them holding sparse window state); forgotten: `forgotten_members`."""
-        return len(self._ids), len(self._windowed)
+        return len(self._members), len(self._windowed)
 
     def forgotten_members(self) -> int:
         """Members forgotten (8 bytes each); one that came back is also held in full again."""
@@ -647,7 +667,7 @@ class SpamDetector:
             "swept_before": _out(self._swept_before),
             "forget_at": self._forget_at,
             "next_forget": _out(self._next_forget),
-            "ids": self._ids,
+            "ids": self._members.ids(),
             "start": array_to_b64(self._start),  # little-endian float64, +-inf as is
             "last": array_to_b64(self._last),
             "like": array_to_b64(self._like),
@@ -678,15 +698,14 @@ class SpamDetector:
         else:
             det._restore_rows(data)
         det._windowed = {
-            mid: None for mid in det._ids
+            mid: i for i, mid in enumerate(det._members.ids())
             if mid in det._likes or (mid in det._details and det._details[mid].holds_windows())
         }
         return det
 
     def _restore_columns(self, data: dict[str, Any]) -> None:
         self._swept_before = _in(data.get("swept_before"), _NEVER)
-        self._ids = [str(mid) for mid in data["ids"]]
-        self._index = {mid: i for i, mid in enumerate(self._ids)}
+        self._members = MemberIndex.from_ids([str(mid) for mid in data["ids"]])
         self._start = array_from_b64("d", data["start"])
         self._last = array_from_b64("d", data["last"])
         self._like = array_from_b64("d", data["like"])
