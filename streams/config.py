@@ -43,8 +43,11 @@ class Settings:
     worker_port: int = 6066
     app_id: str = "engage-worker"
     # The worker takes up to batch_size Kafka messages (envelopes of up to envelope_max_events each)
-    # or whatever arrived within flush_seconds, whichever comes first.
-    batch_size: int = 100
+    # or whatever arrived within flush_seconds, whichever comes first, and runs them through the
+    # pipeline in pieces of at most batch_max_events events (whole envelopes): a worker catching up
+    # on small envelopes gets big pieces, one catching up on full envelopes no giant one.
+    batch_size: int = 300
+    batch_max_events: int = 50_000
     flush_seconds: float = 0.25
     max_request_bytes: int = 1 << 20
     max_batch_events: int = 1000

@@ -77,22 +77,23 @@ class EventsAgent:
                 firsts.setdefault(m.partition, m.offset)
             for p, first in firsts.items():
                 await self.partitions.ensure(p, first)
-            # 2. Decode, score, store the raw events, start storing the derived rows (off the event loop).
-            result = await asyncio.to_thread(self.pipeline.begin, batch)
-            self.partitions.applied(batch)
-            # 3. Dead letters are durable before the batch is acknowledged.
-            await self.send_dead_letters(result.dead_letters)
-            # 4. Tier changes and flags for downstream consumers (at least once), while ClickHouse
-            #    stores the derived rows of step 2; then those rows are stored too.
-            await self.publisher.outputs(TOPIC_TIER_CHANGES, TOPIC_SPAM_FLAGS, result.outputs)
-            await asyncio.wrap_future(result.stored)
-            self.pipeline.kill_switch.at("batch")  # drills only (streams/worker/faults.py)
+            for piece in pieces(batch, self.settings.batch_max_events):
+                # 2. Decode, score, store the raw events, start storing the derived rows (off the event loop).
+                result = await asyncio.to_thread(self.pipeline.begin, piece)
+                self.partitions.applied(piece)
+                # 3. Dead letters are durable before the batch is acknowledged.
+                await self.send_dead_letters(result.dead_letters)
+                # 4. Tier changes and flags for downstream consumers (at least once), while ClickHouse
+                #    stores the derived rows of step 2; then those rows are stored too.
+                await self.publisher.outputs(TOPIC_TIER_CHANGES, TOPIC_SPAM_FLAGS, result.outputs)
+                await asyncio.wrap_future(result.stored)
+                self.pipeline.kill_switch.at("batch")  # drills only (streams/worker/faults.py)
+                self.stall.progress()
             # 5. A checkpoint when due: only here, between batches, so never a half-stored batch;
             #    the most overdue partition only, copied now and written while the next batch runs.
             if self.partitions.checkpoint_due():
                 await self.partitions.checkpoint(self.partitions.overdue(1), wait=False)
         metrics.TRACKED_MEMBERS.set(self.partitions.registry.tracked_members())
-        self.stall.progress()
         # 6. Returning lets take() acknowledge the batch; Faust commits the offsets.
 
     async def send_dead_letters(self, dead: list[DeadLetterOut]) -> None:
@@ -112,6 +113,21 @@ class EventsAgent:
         ]
         for fut in futures:
             await fut
+
+
+def pieces(batch: list[Incoming], max_events: int) -> list[list[Incoming]]:
+    """`batch` cut, in order and between messages, into runs of at most `max_events` events
+    (an envelope's lines; a message larger than that is a run of its own)."""
+    out: list[list[Incoming]] = [[]]
+    events = 0
+    for msg in batch:
+        n = msg.value.count(b"\n") + 1 if msg.value else 1
+        if out[-1] and events + n > max_events:
+            out.append([])
+            events = 0
+        out[-1].append(msg)
+        events += n
+    return out if out[-1] else []
 
 
 def _aiokafka_producer(app: faust.App) -> published.BatchProducer:

@@ -29,3 +29,16 @@ def test_the_oldest_due_partition_comes_first_and_fresh_or_unowned_ones_never() 
 def test_nothing_is_due_right_after_a_checkpoint() -> None:
     parts = _partitions({0: 0.5, 1: 9.0}, ready={0, 1})
     assert parts.overdue() == set() and not parts.checkpoint_due()
+
+
+def test_a_batch_is_cut_between_envelopes_into_pieces_of_at_most_max_events() -> None:
+    from streams.worker.app import pieces
+    from streams.worker.pipeline import Incoming
+
+    sizes = [3, 4, 1, 9, 2, 2, 2, 1]
+    batch = [Incoming(b"\n".join([b"{}"] * n), 0, i, 0.0) for i, n in enumerate(sizes)]
+    got = pieces(batch, 6)
+    assert [m for piece in got for m in piece] == batch  # every message once, in order
+    events = [sum(sizes[m.offset] for m in piece) for piece in got]
+    assert events == [3, 5, 9, 6, 1]  # the 9-event envelope is a piece of its own
+    assert pieces([], 6) == [] and pieces(batch[:1], 100) == [batch[:1]]
