@@ -69,8 +69,8 @@ class TopSet:
         self.top: list[tuple[float, int]] = []
         self.rest: list[tuple[float, int]] = []
         self.total = 0.0
-        # members that entered or left, for the caller to read and clear (a throwaway list when
-        # nobody reads it would grow without bound: pass a `_Discard`)
+        # members that entered or left (or tied the smallest from outside), for the caller to read
+        # and clear (a throwaway list when nobody reads it would grow without bound: pass a `Discard`)
         self.changed = changed
         self._creation = creation
         self._flags = flags
@@ -119,6 +119,8 @@ class TopSet:
             self.changed.append(idx)
             self.changed.append(low_idx)
         else:
+            if value == low:  # tied with the set's smallest (and behind it by index): the caller
+                self.changed.append(idx)  # ranks ties by other keys, so its standing may have changed
             _heappush(self.rest, (-value, -idx))
             if len(self.rest) > REST_COMPACT_MIN and len(self.rest) > 4 * (len(self._creation) + 1):
                 self.compact_rest()

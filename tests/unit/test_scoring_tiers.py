@@ -245,3 +245,16 @@ def test_top_count_rounds_exactly_as_its_definition(share: float) -> None:
     """top_count skips the (slow) rounding away from integers: same k as max(1, ceil(round(x, 9)))."""
     for members in range(0, 20_001):
         assert top_count(share, members) == max(1, math.ceil(round(share * members, 9))), members
+
+
+def test_a_tie_reached_from_outside_the_top_k_breaks_by_received() -> None:
+    """bob, known before alice, ties her creation at the k-th place: his received like ranks him first."""
+    scorer = CommunityScorer("c", CONFIG)
+    scorer.apply([at(T0, JOIN, "bob"), at(T0, JOIN, "alice"), at(T0, LIKE, "carol", author="bob")])
+    out = scorer.apply([at(T0 + 10, COMMENT, "alice"), at(T0 + 10, COMMENT, "bob")])
+    assert scorer.member_row("alice").creation == scorer.member_row("bob").creation
+    assert _ambassadors(scorer) == ["bob"]
+    assert [(c.member_id, c.from_tier, c.to_tier) for c in out.tier_changes[-2:]] == [
+        ("alice", "ambassador", "creator"),
+        ("bob", "creator", "ambassador"),
+    ]
