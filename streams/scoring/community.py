@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Sequence
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -282,15 +282,13 @@ class CommunityScorer:
         if not events:
             return
         m = self._m
-        _, kinds, _, actors, times, roles, _, authors, sources, _, _ = zip(*events, strict=True)
-        targets = [
-            t if t is not None and k != JOIN and t != a else None
-            for a, t, k in zip(actors, authors, kinds, strict=True)
-        ]
+        actors = [e[3] for e in events]
+        # the author of a like, share or reply by someone else (the one who receives)
+        targets = [e[7] if e[7] is not None and e[1] != JOIN and e[7] != e[3] else None for e in events]
         # Row indexes, new members in order of first appearance (actor before target).
         order = dict.fromkeys(chain.from_iterable(zip(actors, targets, strict=True)))
         order.pop(None, None)
-        names = list(order)
+        names = cast(list[str], list(order))  # None popped above
         out.touched.update(names)  # actors and target authors: their rows change beyond decay
         found, known = m.index.resolve(names)
         m.grow(len(m.index) - len(m))
@@ -336,7 +334,7 @@ class CommunityScorer:
         g_ts = None  # the time `g` (what a unit of weight at it stores) was worked out for
         g = 1.0
 
-        for a, t, kind, ts, role, source in zip(actor_idx, target_idx, kinds, times, roles, sources, strict=True):
+        for a, t, (_, kind, _, _, ts, role, _, _, source, _, _) in zip(actor_idx, target_idx, events, strict=True):
             if ts > clock:
                 advanced = True
                 this_minute = ts // MINUTE
