@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Sequence
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -22,17 +22,16 @@ from streams.scoring.config import ScoringConfig
 from streams.scoring.event_dedup import EventIdMemory
 from streams.scoring.forward_decay import ForwardDecay
 from streams.scoring.member_table import MemberTable
-from streams.scoring.records import BatchOutcome, CommunityRow, MemberColumns, MemberRow, TierChangeRecord
+from streams.scoring.records import BatchOutcome, CommunityRow, MemberColumns, MemberRow, TierChangeRecord, new_record
 from streams.scoring.tiers import (
     AMBASSADOR,
     CREATOR,
     CURATOR,
     LURKER,
     TIER_NAMES,
-    at_least,
-    base_tier,
+    TierRule,
 )
-from streams.scoring.top_set import Discard, TopSet
+from streams.scoring.top_set import REST_COMPACT_MIN, Discard, TopSet
 
 SNAPSHOT_FORMAT = 2
 _NO_CLOCK = -math.inf
@@ -61,6 +60,7 @@ class CommunityScorer:
     __slots__ = (
         "_active",
         "_active_heap",
+        "_active_window",
         "_amb",
         "_amb_changed",
         "_ambassadors",
@@ -77,11 +77,13 @@ class CommunityScorer:
         "_m",
         "_pending_excluded",
         "_positive",
+        "_rule",
         "_small",
         "_tie",
         "_tier_counts",
         "_tops",
         "_total",
+        "_weights",
         "community_id",
         "config",
     )
@@ -90,6 +92,10 @@ class CommunityScorer:
         self.community_id = community_id
         self.config = config
         self._decay = ForwardDecay(config.decay_rate, 0.0, config.rebase_exponent)
+        # the config's numbers the per-event rules read, worked out once
+        self._rule = TierRule.of(config)
+        self._weights = (0.0, config.like_weight, config.share_weight, config.comment_weight)
+        self._active_window = config.active_window_seconds
         self._clock = _NO_CLOCK
         self._m = MemberTable()
         self._dedup = EventIdMemory(config.dedup_window_seconds)
@@ -223,30 +229,43 @@ class CommunityScorer:
     def _row(self, as_of: float, clock: float) -> CommunityRow:
         """The community row at `clock` (one a minute of event time: kept to a few dozen operations)."""
         heap = self._active_heap
-        if heap and heap[0][0] < clock - self.config.active_window_seconds:
-            self._expire_active(clock - self.config.active_window_seconds)
+        since = clock - self._active_window
+        if heap and heap[0][0] < since:
+            self._expire_active(since)
         lurkers, curators, creators = self._tier_counts
         ambassadors = len(self._ambassadors)
         total = self._total
         positive = self._positive
         if total > 0.0 and positive:
+            # each share clamped to [0, 1] (a running sum may round past either end)
             small, large = self._small, self._large
-            top1 = 1.0 if len(small.top) >= positive else min(1.0, max(0.0, small.total / total))
-            top20 = 1.0 if len(large.top) >= positive else min(1.0, max(0.0, large.total / total))
+            if len(small.top) >= positive:
+                top1 = 1.0
+            else:
+                top1 = small.total / total
+                top1 = 1.0 if top1 > 1.0 else top1 if top1 > 0.0 else 0.0
+            if len(large.top) >= positive:
+                top20 = 1.0
+            else:
+                top20 = large.total / total
+                top20 = 1.0 if top20 > 1.0 else top20 if top20 > 0.0 else 0.0
         else:
             top1 = top20 = 0.0
-        return CommunityRow(
-            self.community_id,
-            as_of,
-            self._eligible,
-            lurkers,
-            curators,
-            creators - ambassadors,
-            ambassadors,
-            len(self._active),
-            top1,
-            top20,
-            self._excluded_count + len(self._pending_excluded),
+        return new_record(
+            CommunityRow,
+            (
+                self.community_id,
+                as_of,
+                self._eligible,
+                lurkers,
+                curators,
+                creators - ambassadors,
+                ambassadors,
+                len(self._active),
+                top1,
+                top20,
+                self._excluded_count + len(self._pending_excluded),
+            ),
         )
 
     # ------------------------------------------------------------------ scoring
@@ -289,10 +308,7 @@ class CommunityScorer:
         if self._clock >= dedup.next_housekeeping:
             dedup.housekeep(self._clock)
         out.community_rows.append(self.minute_row())
-        touched = out.touched
-        touched.update(e.member_id for e in kept)
-        touched.update(e.target_author_id for e in kept if e.target_author_id is not None and e.type != JOIN)
-        touched.update(c.member_id for c in out.tier_changes)
+        out.touched.update([c.member_id for c in out.tier_changes])  # actors and target authors: `_score`
         return out
 
     def _score(self, events: list[EventRecord], out: BatchOutcome) -> None:
@@ -300,15 +316,14 @@ class CommunityScorer:
         if not events:
             return
         m = self._m
-        _, kinds, _, actors, times, roles, _, authors, sources, _, _ = zip(*events, strict=True)
-        targets = [
-            t if t is not None and k != JOIN and t != a else None
-            for a, t, k in zip(actors, authors, kinds, strict=True)
-        ]
+        actors = [e[3] for e in events]
+        # the author of a like, share or reply by someone else (the one who receives)
+        targets = [e[7] if e[7] is not None and e[1] != JOIN and e[7] != e[3] else None for e in events]
         # Row indexes, new members in order of first appearance (actor before target).
         order = dict.fromkeys(chain.from_iterable(zip(actors, targets, strict=True)))
         order.pop(None, None)
-        names = list(order)
+        names = cast(list[str], list(order))  # None popped above
+        out.touched.update(names)  # actors and target authors: their rows change beyond decay
         found, known = m.index.resolve(names)
         m.grow(len(m.index) - len(m))
         if self._pending_excluded and len(m) > known:
@@ -324,19 +339,16 @@ class CommunityScorer:
 
         changes = out.tier_changes
         rows = out.community_rows
-        cfg = self.config
         decay = self._decay
         rate = decay.rate
         landmark = decay.landmark
         clock = self._clock
         f = self._factor()
         minute = clock // MINUTE if clock != _NO_CLOCK else None
-        weights = (0.0, cfg.like_weight, cfg.share_weight, cfg.comment_weight)
-        creator_threshold = at_least(cfg.creator_threshold)
-        curator_threshold = at_least(cfg.curator_threshold)
-        creator_floor = at_least(cfg.creator_threshold * cfg.low_water)
-        curator_floor = at_least(cfg.curator_threshold * cfg.low_water)
-        active_window = cfg.active_window_seconds
+        weights = self._weights
+        creator_threshold, creator_floor, curator_threshold, curator_floor = self._rule
+        active_window = self._active_window
+        active_since = clock - active_window
         creation, curation, received = m.creation, m.curation, m.received
         first_seen, last_active, last_comment = m.first_seen, m.last_active, m.last_comment
         counts, tiers, role_of, excluded = m.events, m.tier, m.role, m.excluded
@@ -352,17 +364,23 @@ class CommunityScorer:
         tie = self._tie
         tier_counts = self._tier_counts
         k_high = self._k_range[1]
+        rest_cap = max(REST_COMPACT_MIN, 4 * (len(creation) + 1))  # TopSet's own bound: the table is grown already
+        g_ts = None  # the time `g` (what a unit of weight at it stores) was worked out for
+        g = 1.0
 
-        for a, t, kind, ts, role, source in zip(actor_idx, target_idx, kinds, times, roles, sources, strict=True):
-            advanced = ts > clock
-            if advanced:
+        for a, t, (_, kind, _, _, ts, role, _, _, source, _, _) in zip(actor_idx, target_idx, events, strict=True):
+            if ts > clock:
+                advanced = True
                 this_minute = ts // MINUTE
                 if this_minute != minute:
                     if minute is not None:  # the clock leaves a minute: its final row
                         rows.append(self._row(minute * MINUTE, clock))
                     minute = this_minute
-                self._clock = clock = ts
+                clock = ts
+                active_since = clock - active_window
                 f = exp(-rate * (clock - landmark))
+            else:
+                advanced = False
             if a >= known:  # first appearance, as the actor: a lurker, counted when eligible
                 role_of[a] = role
                 known = a + 1
@@ -386,11 +404,14 @@ class CommunityScorer:
                     join_ts[a] = ts
                     join_source[a] = source
             else:
-                w = weights[kind] * exp(rate * (ts - landmark))
+                if ts != g_ts:
+                    g_ts = ts
+                    g = exp(rate * (ts - landmark))
+                w = weights[kind] * g
                 if kind == COMMENT:
                     old = creation[a]
                     new = creation[a] = old + w
-                    if not role_of[a] and not excluded[a] and new != old:
+                    if new != old and not role_of[a] and not excluded[a]:
                         grown = new - old
                         self._total += grown
                         if old == 0.0:
@@ -399,6 +420,13 @@ class CommunityScorer:
                         for top in tops:
                             if r & top.bit:
                                 top.total += grown
+                            elif len(top.top) >= top.k and new < top.top[0][0]:
+                                # under the set's smallest key (which never exceeds its smallest
+                                # score): stays outside, what `grew` would decide, minus its calls
+                                rest = top.rest
+                                _heappush(rest, (-new, -a))
+                                if len(rest) > rest_cap:
+                                    top.compact_rest()
                             else:
                                 top.grew(a, old, new)
                         if tie is not None and old == tie:
@@ -407,8 +435,8 @@ class CommunityScorer:
                         last_comment[a] = ts
                         if (
                             tiers[a] == CREATOR
+                            and ts >= active_since
                             and a not in active
-                            and ts >= clock - active_window
                             and not role_of[a]
                             and not excluded[a]
                         ):
@@ -437,15 +465,19 @@ class CommunityScorer:
                     if tie is not None and creation[t] == tie:
                         amb_changed.append(t)
 
-            if advanced and (low_c * f < creator_floor or low_u * f < curator_floor):
+            if advanced:
                 # Creators first: one who falls to curator joins `curators` above its floor.
-                self._demote(creators, CREATOR, creation, creator_floor, clock, f, changes)
-                self._demote(curators, CURATOR, curation, curator_floor, clock, f, changes)
-                low_c = creators[0][0] if creators else inf
-                low_u = curators[0][0] if curators else inf
+                if low_c * f < creator_floor:
+                    self._demote(creators, CREATOR, creation, creator_floor, clock, f, changes)
+                    low_c = creators[0][0] if creators else inf
+                    low_u = curators[0][0] if curators else inf
+                if low_u * f < curator_floor:
+                    self._demote(curators, CURATOR, curation, curator_floor, clock, f, changes)
+                    low_u = curators[0][0] if curators else inf
             if amb_changed:
                 self._reconcile(changes, clock, f)
                 tie = self._tie
+        self._clock = clock
 
     def set_excluded(self, member_id: str, excluded: bool) -> list[TierChangeRecord]:
         """Leave a member out of ranks and counts (spam), or put them back; returns ambassador flips.
@@ -560,10 +592,15 @@ class CommunityScorer:
         eligible = self._eligible
         if low <= eligible <= high:
             return
+        low, high = 0, -1  # the counts every set's k holds for: the intersection of their ranges
         for top in self._tops:
             if not top.low <= eligible <= top.high:
                 top.resize(eligible)
-        self._k_range = (max(top.low for top in self._tops), min(top.high for top in self._tops))
+            if top.low > low:
+                low = top.low
+            if high < 0 or top.high < high:
+                high = top.high
+        self._k_range = (low, high)
 
     def _set_role(self, idx: int, role: int, clock: float) -> None:
         was = self._is_eligible(idx)
@@ -589,7 +626,7 @@ class CommunityScorer:
                     top.leave(idx)
         if m.tier[idx] == CREATOR:
             if now:
-                if m.last_comment[idx] >= clock - self.config.active_window_seconds:
+                if m.last_comment[idx] >= clock - self._active_window:
                     self._activate(idx, m.last_comment[idx])
             else:
                 self._active.pop(idx, None)
@@ -624,34 +661,55 @@ class CommunityScorer:
     def _change_tier(self, idx: int, new: int, clock: float, f: float, changes: list[TierChangeRecord]) -> None:
         """Move a member to base tier `new` and record it."""
         m = self._m
-        old = m.tier[idx]
-        m.tier[idx] = new  # first: a heap compaction below keeps only entries of the member's tier
+        tiers = m.tier
+        old = tiers[idx]
+        tiers[idx] = new  # first: a heap compaction below keeps only entries of the member's tier
+        creation = m.creation[idx]
+        curation = m.curation[idx]
         if new == CREATOR:
-            key = m.tier_key[idx] = m.creation[idx]
-            _heappush(self._creators, (key, idx))
-            if len(self._creators) > self._heap_limits[CREATOR]:
-                self._compact_tier_heap(self._creators, CREATOR)
+            m.tier_key[idx] = creation
+            heap = self._creators
+            _heappush(heap, (creation, idx))
+            if len(heap) > self._heap_limits[CREATOR]:
+                self._compact_tier_heap(heap, CREATOR)
         elif new == CURATOR:
-            key = m.tier_key[idx] = m.curation[idx]
-            _heappush(self._curators, (key, idx))
-            if len(self._curators) > self._heap_limits[CURATOR]:
-                self._compact_tier_heap(self._curators, CURATOR)
-        eligible = self._is_eligible(idx)
+            m.tier_key[idx] = curation
+            heap = self._curators
+            _heappush(heap, (curation, idx))
+            if len(heap) > self._heap_limits[CURATOR]:
+                self._compact_tier_heap(heap, CURATOR)
+        eligible = not m.role[idx] and not m.excluded[idx]
         if eligible:
-            self._tier_counts[old] -= 1
-            self._tier_counts[new] += 1
+            counts = self._tier_counts
+            counts[old] -= 1
+            counts[new] += 1
         if old == CREATOR:
             self._active.pop(idx, None)
-        elif new == CREATOR and eligible and m.last_comment[idx] >= clock - self.config.active_window_seconds:
+        elif new == CREATOR and eligible and m.last_comment[idx] >= clock - self._active_window:
             self._activate(idx, m.last_comment[idx])
         shown = old
-        if idx in self._ambassadors:  # only creators are ambassadors: losing creator loses both
+        ambassadors = self._ambassadors
+        if idx in ambassadors:  # only creators are ambassadors: losing creator loses both
             shown = AMBASSADOR
-            self._ambassadors.discard(idx)
+            ambassadors.discard(idx)
             self._amb_changed.append(idx)
         elif self._tie is not None or m.ranks[idx] & self._amb.bit:
             self._amb_changed.append(idx)  # inside the top k (or maybe, on a tie): may gain
-        changes.append(self._record(idx, shown, new, clock, f))
+        changes.append(
+            new_record(
+                TierChangeRecord,
+                (
+                    self.community_id,
+                    m.index.id_of(idx),
+                    TIER_NAMES[shown],
+                    TIER_NAMES[new],
+                    clock,
+                    creation * f,
+                    curation * f,
+                    m.received[idx] * f,
+                ),
+            )
+        )
 
     def _demote(
         self,
@@ -689,11 +747,13 @@ class CommunityScorer:
                 fallen.append((stored, idx))
         for entry in kept:
             _heappush(heap, entry)
+        if not fallen:
+            return
         fallen.sort()  # the same order whatever the keys lagged by
-        cfg = self.config
+        tier_of = self._rule.tier
+        creation, curation = m.creation, m.curation
         for _, idx in fallen:
-            new = base_tier(tiers[idx], m.creation[idx] * f, m.curation[idx] * f, cfg)
-            self._change_tier(idx, new, clock, f, changes)
+            self._change_tier(idx, tier_of(tiers[idx], creation[idx] * f, curation[idx] * f), clock, f, changes)
 
     def _compact_tier_heap(self, heap: list[tuple[float, int]], tier: int) -> None:
         """Drop entries of members who left the tier or were re-keyed, once they are most of `heap`."""
@@ -721,27 +781,34 @@ class CommunityScorer:
         amb = self._amb
         pending = self._amb_changed
         tie = self._boundary_tie()
-        tiers = self._m.tier
+        m = self._m
+        tiers = m.tier
+        old = self._ambassadors
         if tie is None and self._tie is None:
-            new = set(self._ambassadors)
+            # no tie at the boundary: only the members in `pending` can have moved
+            ranks, bit = m.ranks, amb.bit
+            lost: list[int] = []
+            gained: list[int] = []
             for idx in set(pending):
-                if tiers[idx] == CREATOR and amb.contains(idx):
-                    new.add(idx)
-                else:
-                    new.discard(idx)
+                if tiers[idx] == CREATOR and ranks[idx] & bit:
+                    if idx not in old:
+                        gained.append(idx)
+                elif idx in old:
+                    lost.append(idx)
         else:
             new = self._exact_ambassadors(tie)
+            lost, gained = list(old - new), list(new - old)
         self._tie = tie
         pending.clear()
-        old = self._ambassadors
-        if new == old:
+        if not lost and not gained:
             return
-        id_of = self._m.index.id_of
-        for idx in sorted(old - new, key=id_of):
+        id_of = m.index.id_of
+        for idx in sorted(lost, key=id_of):
             changes.append(self._record(idx, AMBASSADOR, tiers[idx], clock, f))
-        for idx in sorted(new - old, key=id_of):
+        for idx in sorted(gained, key=id_of):
             changes.append(self._record(idx, tiers[idx], AMBASSADOR, clock, f))
-        self._ambassadors = new
+        old.difference_update(lost)
+        old.update(gained)
 
     def _exact_ambassadors(self, tie: float | None) -> set[int]:
         m = self._m
@@ -763,15 +830,18 @@ class CommunityScorer:
 
     def _record(self, idx: int, old: int, new: int, clock: float, f: float) -> TierChangeRecord:
         m = self._m
-        return TierChangeRecord(
-            self.community_id,
-            m.index.id_of(idx),
-            TIER_NAMES[old],
-            TIER_NAMES[new],
-            clock,
-            m.creation[idx] * f,
-            m.curation[idx] * f,
-            m.received[idx] * f,
+        return new_record(
+            TierChangeRecord,
+            (
+                self.community_id,
+                m.index.id_of(idx),
+                TIER_NAMES[old],
+                TIER_NAMES[new],
+                clock,
+                m.creation[idx] * f,
+                m.curation[idx] * f,
+                m.received[idx] * f,
+            ),
         )
 
     # ------------------------------------------------------------------ rebuilding

@@ -6,6 +6,7 @@ Pure functions of scores and the previous tier; the scorer decides *when* to app
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from schemas.outputs import Tier
 from streams.scoring.config import ScoringConfig
@@ -27,6 +28,32 @@ def at_least(threshold: float) -> float:
     return threshold * (1.0 - TOLERANCE)
 
 
+class TierRule(NamedTuple):
+    """The four smallest scores that count as reaching each threshold (`at_least`), worked out once."""
+
+    creator: float  # promotion to creator
+    creator_floor: float  # a creator stays one down to here (low water)
+    curator: float
+    curator_floor: float
+
+    @classmethod
+    def of(cls, config: ScoringConfig) -> TierRule:
+        return cls(
+            at_least(config.creator_threshold),
+            at_least(config.creator_threshold * config.low_water),
+            at_least(config.curator_threshold),
+            at_least(config.curator_threshold * config.low_water),
+        )
+
+    def tier(self, prev: int, creation: float, curation: float) -> int:
+        """`base_tier` with these thresholds."""
+        if creation >= self.creator or (prev >= CREATOR and creation >= self.creator_floor):
+            return CREATOR
+        if curation >= self.curator or (prev == CURATOR and curation >= self.curator_floor):
+            return CURATOR
+        return LURKER
+
+
 def base_tier(prev: int, creation: float, curation: float, config: ScoringConfig) -> int:
     """The base tier for decayed scores, with hysteresis on the way down.
 
@@ -34,17 +61,15 @@ def base_tier(prev: int, creation: float, curation: float, config: ScoringConfig
     until creation < low_water x creator_threshold, a curator until curation <
     low_water x curator_threshold.
     """
-    if creation >= at_least(config.creator_threshold) or (
-        prev >= CREATOR and creation >= at_least(config.creator_threshold * config.low_water)
-    ):
-        return CREATOR
-    if curation >= at_least(config.curator_threshold) or (
-        prev == CURATOR and curation >= at_least(config.curator_threshold * config.low_water)
-    ):
-        return CURATOR
-    return LURKER
+    return TierRule.of(config).tier(prev, creation, curation)
 
 
 def top_count(share: float, members: int) -> int:
     """k = max(1, ceil(share x members)); rounding first keeps 0.07 x 100 at 7, not 8."""
-    return max(1, math.ceil(round(share * members, 9)))
+    x = share * members
+    k = math.ceil(x)
+    # Rounding to 9 digits moves x by under 1e-9: it can only change the ceiling of an x
+    # within that of an integer, so round (slow: decimal) only there.
+    if k - x > 1e-6 and x - k + 1.0 > 1e-6:
+        return k if k > 1 else 1
+    return max(1, math.ceil(round(x, 9)))

@@ -25,6 +25,7 @@ from streams.scoring.tiers import top_count
 _heappush = heapq.heappush
 _heappop = heapq.heappop
 _heapreplace = heapq.heapreplace
+REST_COMPACT_MIN = 1024  # `rest` is compacted past max(this, 4 x (members + 1)) entries
 
 
 class Discard(list[int]):
@@ -68,8 +69,8 @@ class TopSet:
         self.top: list[tuple[float, int]] = []
         self.rest: list[tuple[float, int]] = []
         self.total = 0.0
-        # members that entered or left, for the caller to read and clear (a throwaway list when
-        # nobody reads it would grow without bound: pass a `_Discard`)
+        # members that entered or left (or tied the smallest from outside), for the caller to read
+        # and clear (a throwaway list when nobody reads it would grow without bound: pass a `Discard`)
         self.changed = changed
         self._creation = creation
         self._flags = flags
@@ -118,9 +119,11 @@ class TopSet:
             self.changed.append(idx)
             self.changed.append(low_idx)
         else:
+            if value == low:  # tied with the set's smallest (and behind it by index): the caller
+                self.changed.append(idx)  # ranks ties by other keys, so its standing may have changed
             _heappush(self.rest, (-value, -idx))
-            if len(self.rest) > 1024 and len(self.rest) > 4 * (len(self._creation) + 1):
-                self._compact_rest()
+            if len(self.rest) > REST_COMPACT_MIN and len(self.rest) > 4 * (len(self._creation) + 1):
+                self.compact_rest()
 
     def _fresh_min(self) -> tuple[float, int]:
         """The set's smallest key, with lagging entries refreshed first."""
@@ -209,7 +212,7 @@ class TopSet:
         """The member became eligible, with its stored creation (> 0)."""
         self._offer(idx, self._creation[idx])
 
-    def _compact_rest(self) -> None:
+    def compact_rest(self) -> None:
         creation, flags, role, excluded, bit = self._creation, self._flags, self._role, self._excluded, self.bit
         self.rest = [
             (neg, neg_idx)

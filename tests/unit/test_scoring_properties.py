@@ -217,3 +217,26 @@ def test_tier_invariants_hold_in_a_large_churning_community() -> None:
     assert all(r.creation < 3.0 for r in rows if r.tier in ("lurker", "curator"))
     assert all(r.curation >= 1.8 * floor for r in rows if r.tier == "curator")
     assert all(r.curation < 2.0 for r in rows if r.tier == "lurker")
+
+
+def test_concentration_shares_follow_the_exact_top_sets_in_a_growing_community() -> None:
+    """Most comments land under a top set's smallest score (kept outside without a re-rank) while
+    the sets grow with the community and pull members back in: the shares stay the exact ones."""
+    events = synthetic_events(20_000, 2_000, seed=7, span_days=30.0, staff_every=9)
+    scorer = CommunityScorer("c1", CONFIG)
+    checked = 0
+    for start in range(0, len(events), 500):
+        scorer.apply(events[start : start + 500])
+        rows = [scorer.member_row(m) for m in scorer.member_ids()]
+        eligible = sorted((r.creation for r in rows if r.actor_role == "member" and not r.excluded), reverse=True)
+        total = math.fsum(eligible)
+        row = scorer.community_row()
+        assert row.members == len(eligible)
+        for share, got in (
+            (CONFIG.top_small_share, row.top1_creation_share),
+            (CONFIG.top_large_share, row.top20_creation_share),
+        ):
+            want = math.fsum(eligible[: top_count(share, len(eligible))]) / total if total > 0 else 0.0
+            assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+        checked += 1
+    assert checked == 40 and row.members > 1_500

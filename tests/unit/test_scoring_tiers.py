@@ -238,3 +238,23 @@ def test_members_demoted_at_one_instant_are_listed_by_ascending_creation() -> No
     demoted = [c for c in out.tier_changes if c.to_tier == "lurker"]
     assert [c.member_id for c in demoted] == ["b", "a"]
     assert demoted[0].creation < demoted[1].creation
+
+
+@pytest.mark.parametrize("share", [0.01, 0.07, 0.2, 0.05, 1 / 3, 0.999, 1.0])
+def test_top_count_rounds_exactly_as_its_definition(share: float) -> None:
+    """top_count skips the (slow) rounding away from integers: same k as max(1, ceil(round(x, 9)))."""
+    for members in range(0, 20_001):
+        assert top_count(share, members) == max(1, math.ceil(round(share * members, 9))), members
+
+
+def test_a_tie_reached_from_outside_the_top_k_breaks_by_received() -> None:
+    """bob, known before alice, ties her creation at the k-th place: his received like ranks him first."""
+    scorer = CommunityScorer("c", CONFIG)
+    scorer.apply([at(T0, JOIN, "bob"), at(T0, JOIN, "alice"), at(T0, LIKE, "carol", author="bob")])
+    out = scorer.apply([at(T0 + 10, COMMENT, "alice"), at(T0 + 10, COMMENT, "bob")])
+    assert scorer.member_row("alice").creation == scorer.member_row("bob").creation
+    assert _ambassadors(scorer) == ["bob"]
+    assert [(c.member_id, c.from_tier, c.to_tier) for c in out.tier_changes[-2:]] == [
+        ("alice", "ambassador", "creator"),
+        ("bob", "creator", "ambassador"),
+    ]
