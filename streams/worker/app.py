@@ -257,10 +257,13 @@ def create_app(settings: Settings) -> faust.App:
     async def _watch_erasures() -> None:
         metrics.ERASURES_PENDING.set(await erasure_step.pending(app.consumer, erasures.in_flight))
 
-    @app.timer(interval=max(0.5, settings.snapshot_seconds / 2))  # type: ignore[untyped-decorator]
+    idle_after = max(0.5, settings.snapshot_seconds / 2)
+
+    @app.timer(interval=idle_after)  # type: ignore[untyped-decorator]
     async def _checkpoint_when_idle() -> None:
-        # batches checkpoint as they finish; this covers a worker that has gone quiet
-        if partitions.checkpoint_due() and not partitions.lock.locked():
+        # batches checkpoint as they finish, a partition at a time; this covers a worker that
+        # has gone quiet (not one between two busy batches: that would stall the next one)
+        if partitions.checkpoint_due() and not partitions.lock.locked() and partitions.quiet_for() >= idle_after:
             async with partitions.lock:
                 await partitions.checkpoint(partitions.overdue())
 

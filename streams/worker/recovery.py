@@ -57,6 +57,7 @@ class Partitions:
         self.lock = asyncio.Lock()  # held by whoever reads or changes state
         self.ready: set[int] = set()  # partitions whose state is restored in this process
         self.offsets: dict[int, int] = {}  # newest offset applied to state, per partition
+        self.last_applied = time.monotonic()  # when a batch last changed state
         self.checkpointed: dict[int, float] = {}  # monotonic time of each ready partition's last checkpoint
         self._writing: asyncio.Future[None] | None = None  # the last checkpoint's snapshots, being written
         self.erasures: ErasureLog | None = None
@@ -83,6 +84,11 @@ class Partitions:
     def applied(self, batch: list[Incoming]) -> None:
         for msg in batch:
             self.offsets[msg.partition] = msg.offset
+        self.last_applied = time.monotonic()
+
+    def quiet_for(self) -> float:
+        """Seconds since a batch last changed state."""
+        return time.monotonic() - self.last_applied
 
     def overdue(self, limit: int | None = None) -> set[int]:
         """Ready partitions whose last checkpoint is `snapshot_seconds` old, the oldest `limit` of them.

@@ -42,3 +42,13 @@ def test_a_batch_is_cut_between_envelopes_into_pieces_of_at_most_max_events() ->
     events = [sum(sizes[m.offset] for m in piece) for piece in got]
     assert events == [3, 5, 9, 6, 1]  # the 9-event envelope is a piece of its own
     assert pieces([], 6) == [] and pieces(batch[:1], 100) == [batch[:1]]
+
+
+def test_quiet_time_counts_from_the_last_batch_applied() -> None:
+    from streams.worker.pipeline import Incoming
+
+    parts = _partitions({0: 30.0}, ready={0})
+    parts.last_applied -= 100
+    assert parts.quiet_for() >= 100
+    parts.applied([Incoming(b"{}", 0, 7, 0.0)])
+    assert parts.quiet_for() < 1 and parts.offsets[0] == 7
