@@ -13,7 +13,6 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import orjson
 
 from schemas.outputs import ModerationDecision
@@ -71,8 +70,7 @@ class Outputs:
 def member_block(c: Community, members: Iterable[str]) -> MemberColumns:
     """The rows of `members` of one community as columns, with each member's spam status."""
     block = c.scorer.member_columns(members)
-    status, code = c.spam.status, _STATUS_CODE
-    block.spam_status = np.fromiter((code[status(mid)] for mid in block.member_ids), np.uint8, len(block))
+    block.spam_status = c.spam.status_codes(block.member_ids)
     return block
 
 
@@ -88,9 +86,6 @@ def member_rows_of(block: MemberColumns) -> list[MemberRow]:
             block.excluded.tolist(), strict=True,
         )
     ]
-
-
-_STATUS_CODE = {name: code for code, name in enumerate(STATUSES)}
 
 
 def compress_snapshot(raw: bytes) -> bytes:

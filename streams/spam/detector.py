@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from schemas.outputs import ModerationDecision
 from streams.event_record import COMMENT, JOIN, LIKE, MEMBER, EventRecord
@@ -64,6 +65,9 @@ _ESTABLISHED = 0x20  # duplicates weak for good: joined from an exempt source, o
 _UNRESOLVED = 0x40  # perhaps a forgotten member back: looked up at its first comment or decision
 _MODERATED = 0x80  # has a detail with `forgiven` set
 _EXCLUDED_CODES = (_FLAGGED, _CONFIRMED)
+# `status_codes` right after `observe` finds the batch's members in the batch's own row dict, kept when it is
+# small (the per-call costs of small batches are what it saves; a big batch's dict is not worth its memory).
+_BATCH_ROWS_KEPT = 1024
 
 
 class _Detail:
@@ -179,20 +183,37 @@ class SpamDetector:
         self._swept_before = _NEVER
         self._forget_at = 0  # members held when the next sweep looks for ones to forget, or...
         self._next_forget = _NEVER  # ...the event time when it does anyway
+        # Whether any member held has (or had) a status other than none: until then every status is none.
+        self._any_status = False
+        self._batch_rows: dict[str, int] | None = None  # the latest batch's members' rows (see _BATCH_ROWS_KEPT)
 
     # --- members --------------------------------------------------------------------
 
     def _add(self, mid: str, ts: float) -> int:
         """Hold a member not held: its row."""
         i = self._members.get_or_add(mid)
-        self._add_row(ts)
-        return i
-
-    def _add_row(self, ts: float) -> None:
         self._start.append(ts)
         self._last.append(ts)
         self._like.append(_NEVER)
-        self._state.append(_UNRESOLVED if len(self._forgotten) else 0)
+        self._state.append(self._new_state())
+        return i
+
+    def _new_state(self) -> int:
+        """The state byte of a member new to the columns: perhaps a forgotten one back, if any were forgotten."""
+        return _UNRESOLVED if self._forgotten else 0
+
+    def _add_rows(self, names: list[str], firsts: dict[str, float], rows: dict[str, int]) -> None:
+        """Hold the members `names` (distinct, none held): their rows go to `rows`, their columns start at
+        `firsts[name]` (their first event's time)."""
+        found, first_new = self._members.resolve(names)
+        rows.update(zip(names, found, strict=True))
+        added = len(self._members) - first_new
+        if added:
+            times = array("d", [firsts[mid] for mid, i in zip(names, found, strict=True) if i >= first_new])
+            self._start.extend(times)
+            self._last.extend(times)
+            self._like.extend(array("d", [_NEVER]) * added)
+            self._state.extend(bytes((self._new_state(),)) * added)
 
     def _resolve(self, i: int, mid: str) -> None:
         """Look a member up among the forgotten ones (once: at its first comment or decision)."""
@@ -225,33 +246,76 @@ class SpamDetector:
     def observe(self, events: Sequence[EventRecord]) -> list[FlagRecord]:
         """Feed events in log order; the flags (and reviews) they tipped, each at its tipping event."""
         out: list[FlagRecord] = []
-        members, start, last, like, state = self._members, self._start, self._last, self._like, self._state
-        exempt_sources = self.config.exempt_join_sources
+        self._batch_rows = None
+        n = len(events)
+        if not n:
+            return out
         rows: dict[str, int] = {}  # the batch's members: one index lookup per member, not per event
-        for ev in events:
-            ts = ev.ts
+        times = [ev.ts for ev in events]
+        p = 0
+        while p < n:
+            # A sweep runs at the event that moves the watermark past `_next_sweep`; forgetting moves rows, so
+            # the events are taken in runs between sweeps, and each run's new members are added at its start.
+            ts = times[p]
             if ts > self._watermark:
                 self._watermark = ts
-                if ts >= self._next_sweep and self._sweep(ts):  # forgot members: rows and columns are new
-                    members, start, last, like, state = self._members, self._start, self._last, self._like, self._state
+                if ts >= self._next_sweep and self._sweep(ts):  # forgot members: rows are new
                     rows = {}
+            end = self._run_end(times, p)
+            self._observe_run(events, times, p, end, rows, out)
+            p = end
+        if len(rows) <= _BATCH_ROWS_KEPT:
+            self._batch_rows = rows
+        return out
+
+    def _run_end(self, times: list[float], p: int) -> int:
+        """The first event after `p` that sweeps (or the end), and the watermark moved to the run's newest."""
+        wm, due = self._watermark, self._next_sweep
+        n = len(times)
+        if p + 1 < n:
+            newest = max(times[p + 1 :]) if p else max(times)
+            if newest < due:  # nothing in the rest sweeps: one run (almost every batch)
+                if newest > wm:
+                    self._watermark = newest
+                return n
+            for k in range(p + 1, n):
+                ts = times[k]
+                if ts > wm:
+                    if ts >= due:
+                        self._watermark = wm
+                        return k
+                    wm = ts
+            self._watermark = wm
+        return n
+
+    def _observe_run(
+        self, events: Sequence[EventRecord], times: list[float], p: int, end: int, rows: dict[str, int],
+        out: list[FlagRecord],
+    ) -> None:
+        """Events `p` to `end` (no sweep between them) in order."""
+        run = events[p:end] if p or end < len(events) else events
+        firsts: dict[str, float] = {}
+        for ev in run:  # the members not held by `rows` yet, in order of their first event, and its time
             mid = ev.member_id
-            i = rows.get(mid, -1)
-            if i < 0:
-                i = rows[mid] = members.get_or_add(mid)
-                new = i == len(state)
-            else:
-                new = False
-            if new:
-                self._add_row(ts)
-            else:
-                if ts < start[i]:
-                    start[i] = ts
-                prev = last[i]
-                if prev < self._swept_before:
-                    like[i] = _NEVER  # idle through the latest sweep: its window went then
-                if ts > prev:
-                    last[i] = ts
+            if mid not in rows and mid not in firsts:
+                firsts[mid] = ev.ts
+        if firsts:
+            self._add_rows(list(firsts), firsts, rows)
+        start, last, like, state = self._start, self._last, self._like, self._state
+        swept_before = self._swept_before
+        exempt_sources = self.config.exempt_join_sources
+        details = self._details
+        for ev in run:
+            ts = ev.ts
+            mid = ev.member_id
+            i = rows[mid]
+            if ts < start[i]:
+                start[i] = ts
+            prev = last[i]
+            if prev < swept_before:
+                like[i] = _NEVER  # idle through the latest sweep: its window went then
+            if ts > prev:
+                last[i] = ts
             st = state[i]
             if ev.role != MEMBER and not st & _STAFF:
                 st |= _STAFF
@@ -263,7 +327,7 @@ class SpamDetector:
                 continue
             if st & _STAFF or (st & _STATUS_MASK) in _EXCLUDED_CODES:
                 continue
-            if st & _MODERATED and ts <= self._details[mid].forgiven:
+            if st & _MODERATED and ts <= details[mid].forgiven:
                 continue
             if typ == COMMENT:
                 fired = self._comment(i, mid, ev, ts)
@@ -275,7 +339,6 @@ class SpamDetector:
                 flag = self._maybe_flag(i, mid, ev, ts)
                 if flag is not None:
                     out.append(flag)
-        return out
 
     def _comment(self, i: int, mid: str, ev: EventRecord, ts: float) -> bool:
         cfg = self.config
@@ -435,6 +498,7 @@ class SpamDetector:
                 score += weights[sig]
                 reasons.append(REASONS[sig])
         st = self._state[i]
+        self._any_status = True
         if score < cfg.flag_score:
             # Weak evidence: once, to a moderator (a cleared member has had its review).
             if score < cfg.review_score or st & _STATUS_MASK != _NONE:
@@ -528,6 +592,7 @@ class SpamDetector:
         if not gone:
             return False
         self._forgotten.fold()
+        self._batch_rows = None
         kept = np.ones(n, bool)
         kept[gone] = False
         keep = np.flatnonzero(kept)
@@ -586,6 +651,7 @@ class SpamDetector:
                 return None
             status = STATUS_CONFIRMED
         self._state[i] = (st & ~_STATUS_MASK) | _STATUS_CODE[status]
+        self._any_status = True
         d.version += 1
         base = d.flag or FlagRecord(self.community_id, member_id, ts, 0.0, (), status, "")
         d.flag = FlagRecord(
@@ -606,6 +672,26 @@ class SpamDetector:
     def _code(self, member_id: str) -> int:
         i = self._members.get(member_id)
         return _NONE if i is None else self._state[i] & _STATUS_MASK
+
+    def status_codes(self, member_ids: Sequence[str]) -> npt.NDArray[np.uint8]:
+        """The status of each of `member_ids` as its code (the index in `STATUSES`; 0: none, or not held)."""
+        n = len(member_ids)
+        if not self._any_status:
+            return np.zeros(n, np.uint8)
+        rows = self._batch_rows or {}
+        get = self._members.get
+        found = [-1] * n
+        for k, mid in enumerate(member_ids):
+            i = rows.get(mid)
+            if i is None:
+                i = get(mid)
+            if i is not None:
+                found[k] = i
+        at = np.array(found, np.int64)
+        held = at >= 0
+        codes = np.zeros(n, np.uint8)
+        codes[held] = np.frombuffer(self._state, np.uint8)[at[held]] & _STATUS_MASK
+        return codes
 
     def is_excluded(self, member_id: str) -> bool:
         """Flagged or confirmed: kept out of the scores (a member in review is not)."""
@@ -697,6 +783,7 @@ class SpamDetector:
             det._restore_columns(data)
         else:
             det._restore_rows(data)
+        det._any_status = bool((np.frombuffer(det._state, np.uint8) & _STATUS_MASK).any())
         det._windowed = {
             mid: i for i, mid in enumerate(det._members.ids())
             if mid in det._likes or (mid in det._details and det._details[mid].holds_windows())

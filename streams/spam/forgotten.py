@@ -68,9 +68,12 @@ class Forgotten:
     def __len__(self) -> int:
         return len(self.active) + sum(len(q) for q in self.quiet)
 
+    def __bool__(self) -> bool:
+        return bool(self.active) or any(self.quiet)
+
     def lookup(self, member_id: str) -> int | None:
         """None: never forgotten; -1: an active member; c >= 0: a quiet one that had written c comments."""
-        if not len(self):
+        if not self:
             return None
         h = member_hash(member_id)
         if self.active.holds(h):
