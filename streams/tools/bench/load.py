@@ -15,9 +15,15 @@ TYPES = ("like", "like", "like", "share", "comment", "join")
 def event_line(
     i: int, communities: int, members: int, start: float, step_s: float, rnd: random.Random
 ) -> tuple[str, bytes]:
-    """(community_id, one canonical event as JSON); event i happens at start + i * step_s."""
+    """(community_id, one canonical event as JSON); event i happens at start + i * step_s.
+
+    `members` is the total: each community has members / communities of its own (a member is a
+    person inside one community), and likes, shares and replies go to content of the same
+    community's members."""
     c = rnd.randrange(communities)
-    m = rnd.randrange(members)
+    per = max(1, members // communities)
+    m = c + communities * rnd.randrange(per)
+    author = c + communities * rnd.randrange(per)
     t = TYPES[rnd.randrange(len(TYPES))]
     ts = start + step_s * i
     iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
@@ -25,11 +31,11 @@ def event_line(
         extra = ',"join_source":"organic"'
     elif t == "comment":
         extra = (
-            f',"target_id":"p{rnd.randrange(1000)}","target_author_id":"m{rnd.randrange(members)}",'
+            f',"target_id":"p{rnd.randrange(1000)}","target_author_id":"m{author}",'
             f'"content_fingerprint":{rnd.getrandbits(64)},"link_count":0'
         )
     else:
-        extra = f',"target_id":"p{rnd.randrange(1000)}","target_author_id":"m{rnd.randrange(members)}"'
+        extra = f',"target_id":"p{rnd.randrange(1000)}","target_author_id":"m{author}"'
     community = f"c{c}"
     body = (
         f'{{"event_id":"b{i}","type":"{t}","community_id":"{community}","member_id":"m{m}",'
