@@ -85,7 +85,7 @@ END_TO_END_LATENCY = Histogram(
 PIPELINE_LATENCY = Histogram(
     "engage_pipeline_latency_seconds",
     "From the Kafka append time of an event to its row being stored in ClickHouse.",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
 )
 SCORING_BATCH_DURATION = Histogram(
     "engage_scoring_batch_duration_seconds",
