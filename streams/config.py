@@ -48,7 +48,7 @@ class Settings:
     # on small envelopes gets big pieces, one catching up on full envelopes no giant one.
     batch_size: int = 300
     batch_max_events: int = 50_000
-    flush_seconds: float = 0.1  # a batch waits this long for more envelopes (p99 at 10k events/s: 1.49 s, 1.71 with 0.25)
+    flush_seconds: float = 0.1  # a batch waits this long for more (p99 at 10k events/s: 1.49 s, 1.71 with 0.25)
     max_request_bytes: int = 1 << 20
     max_batch_events: int = 1000
     # Envelopes on engagement.events (streams/envelopes.py): a partition's buffer is sent at
