@@ -28,6 +28,10 @@ from streams.scoring.config import DAY_SECONDS
 
 Hashes = npt.NDArray[np.int64]
 
+# Under this many events `fresh` goes event by event in Python: numpy's per-call costs
+# outweigh its per-event savings (tests check both paths give the same answers).
+SMALL_BATCH = 64
+
 
 def event_id_hash(event_id: str) -> int:
     """A signed 64-bit hash of an event id, the same in every process."""
@@ -43,9 +47,8 @@ class _Day:
     def contains(self, hashes: Hashes) -> npt.NDArray[np.bool_]:
         found = np.zeros(len(hashes), bool)
         for run in self.runs:
-            at = np.searchsorted(run, hashes)
-            at[at == len(run)] = 0
-            found |= run[at] == hashes
+            # past the end clips to the largest hash, which is below the one sought: no match
+            found |= run.take(run.searchsorted(hashes), mode="clip") == hashes
         return found
 
     def add(self, new: Hashes) -> None:
@@ -106,7 +109,9 @@ class EventIdMemory:
         n = len(events)
         if not n:
             return [], 0, 0, clock
-        ts = np.fromiter((e[4] for e in events), np.float64, n)
+        if n < SMALL_BATCH:
+            return self._fresh_small(events, clock, lateness)
+        ts = np.array([e[4] for e in events], np.float64)
         # The clock before each event: a late event is older than the clock and a duplicate
         # repeats a time already seen, so the running maximum of all times is the clock.
         before = np.maximum.accumulate(np.concatenate(((clock,), ts[:-1])))
@@ -116,22 +121,29 @@ class EventIdMemory:
         late = n - len(on_time)
         if not len(on_time):
             return [], late, 0, clock
-        hashes = np.fromiter(
-            (xxh3_64_intdigest(events[i][0].encode()) for i in on_time.tolist()), np.uint64, len(on_time)
+        hashes = np.array(
+            [xxh3_64_intdigest(events[i][0].encode()) for i in on_time.tolist()], np.uint64
         ).view(np.int64)
         days = np.floor_divide(ts[on_time], DAY_SECONDS).astype(np.int64)
+        one_day = bool(days[0] == days[-1]) and bool((days == days[0]).all())
         # Repeats inside the batch: every delivery after the first of a (day, hash).
-        order = np.lexsort((hashes, days))  # stable: the first delivery leads its group
-        sorted_h, sorted_d = hashes[order], days[order]
+        order = np.argsort(hashes, kind="stable") if one_day else np.lexsort((hashes, days))
+        # (stable: the first delivery leads its group)
+        sorted_h = hashes[order]
         repeat = np.zeros(len(order), bool)
-        repeat[1:] = (sorted_h[1:] == sorted_h[:-1]) & (sorted_d[1:] == sorted_d[:-1])
+        repeat[1:] = sorted_h[1:] == sorted_h[:-1]
+        if not one_day:
+            sorted_d = days[order]
+            repeat[1:] &= sorted_d[1:] == sorted_d[:-1]
         new = np.ones(len(on_time), bool)
         new[order[repeat]] = False
         # Ids seen in an earlier batch, and remembering the rest, one day at a time.
         first = order[~repeat]  # one delivery per (day, hash), sorted by day then hash
-        first_days = days[first]
-        cuts = np.flatnonzero(np.diff(first_days)) + 1
-        for group in np.split(first, cuts):
+        if one_day:
+            groups = [first]
+        else:
+            groups = np.split(first, np.flatnonzero(np.diff(days[first])) + 1)
+        for group in groups:
             day = int(days[group[0]])
             bucket = self._days.get(day)
             group_hashes = hashes[group]
@@ -149,6 +161,55 @@ class EventIdMemory:
             return self._fresh_slowly(events, clock, lateness, kept_at, ts)
         kept = [events[i] for i in kept_at.tolist()]
         return kept, late, duplicates, max(clock, float(ts[kept_at].max())) if len(kept_at) else clock
+
+    def _fresh_small(
+        self, events: Sequence[EventRecord], clock: float, lateness: float
+    ) -> tuple[list[EventRecord], int, int, float]:
+        """`fresh` for a few events: the rules event by event, each day's memory asked once."""
+        hashes = [xxh3_64_intdigest(e[0].encode()) for e in events]  # unsigned; the runs hold them signed
+        days = [int(e[4] // DAY_SECONDS) for e in events]
+        first_day = days[0]
+        one_day = days.count(first_day) == len(days)
+        # a delivery is known by its hash within its day
+        keys: list[Any] = hashes if one_day else list(zip(days, hashes, strict=True))
+        seen: set[Any] = set()  # keys scored before: in an earlier batch, then earlier in this one
+        for day in (first_day,) if one_day else set(days):
+            bucket = self._days.get(day)
+            if bucket is None:
+                continue
+            asked = hashes if one_day else [h for h, d in zip(hashes, days, strict=True) if d == day]
+            found = bucket.contains(np.array(asked, np.uint64).view(np.int64)).tolist()
+            if True in found:
+                seen.update(
+                    (h if one_day else (day, h)) for h, hit in zip(asked, found, strict=True) if hit
+                )
+        kept: list[EventRecord] = []
+        kept_keys: list[Any] = []
+        late = duplicates = 0
+        floor = clock - lateness
+        for event, key in zip(events, keys, strict=True):
+            ts = event[4]
+            if ts < floor:
+                late += 1
+            elif key in seen:
+                duplicates += 1
+            else:
+                seen.add(key)
+                kept.append(event)
+                kept_keys.append(key)
+                if ts > clock:
+                    clock = ts
+                    floor = clock - lateness
+        if one_day:
+            if kept_keys:
+                self._day(first_day).add(np.sort(np.array(kept_keys, np.uint64).view(np.int64)))
+        else:
+            by_day: dict[int, list[int]] = {}
+            for day, h in kept_keys:
+                by_day.setdefault(day, []).append(h)
+            for day, day_hashes in by_day.items():
+                self._day(day).add(np.sort(np.array(day_hashes, np.uint64).view(np.int64)))
+        return kept, late, duplicates, clock
 
     def _fresh_slowly(
         self,
