@@ -67,9 +67,10 @@ class Outputs:
         return sum(map(len, self.members))
 
 
-def member_block(c: Community, members: Iterable[str]) -> MemberColumns:
-    """The rows of `members` of one community as columns, with each member's spam status."""
-    block = c.scorer.member_columns(members)
+def member_block(c: Community, members: Iterable[str], rows: dict[str, int] | None = None) -> MemberColumns:
+    """The rows of `members` of one community as columns, with each member's spam status
+    (`rows`: row indexes the scorer already resolved, `BatchOutcome.touched_rows`)."""
+    block = c.scorer.member_columns(members, rows)
     block.spam_status = c.spam.status_codes(block.member_ids)
     return block
 
@@ -162,7 +163,7 @@ class StateRegistry:
             out.community_rows.extend(outcome.community_rows)
             if flags:
                 out.community_rows.append(c.scorer.minute_row())
-            self._members(c, outcome.touched | {flag.member_id for flag in flags}, out)
+            self._members(c, outcome.touched | {flag.member_id for flag in flags}, out, outcome.touched_rows)
         return out
 
     def moderate(self, decision: ModerationDecision, partition: int, key: str | None = None) -> Outputs:
@@ -193,9 +194,11 @@ class StateRegistry:
             self._members(c, [decision.member_id], out)
         return out
 
-    def _members(self, c: Community, touched: Iterable[str], out: Outputs) -> None:
+    def _members(
+        self, c: Community, touched: Iterable[str], out: Outputs, rows: dict[str, int] | None = None
+    ) -> None:
         """The member rows of `touched`, with each member's spam status."""
-        out.members.append(member_block(c, touched))
+        out.members.append(member_block(c, touched, rows))
 
     # --- snapshots ---------------------------------------------------------
     def snapshot(self, community_id: str) -> bytes:

@@ -162,10 +162,22 @@ class CommunityScorer:
             rows.append(self._member_row(idx, name, f))
         return rows
 
-    def member_columns(self, member_ids: Iterable[str]) -> MemberColumns:
-        """The rows of many members as columns: `member_rows` without an object per member."""
+    def member_columns(self, member_ids: Iterable[str], rows: dict[str, int] | None = None) -> MemberColumns:
+        """The rows of many members as columns: `member_rows` without an object per member.
+
+        `rows` (a batch's `BatchOutcome.touched_rows`) saves looking up the members it names."""
         names = list(dict.fromkeys(member_ids))
-        idx = np.fromiter(self._m.index.find(names), np.int64, len(names))
+        if rows is None:
+            found = self._m.index.find(names)
+        else:
+            get, find = rows.get, self._m.index.get
+            found = []
+            for name in names:
+                at = get(name)
+                if at is None:
+                    at = find(name)
+                found.append(-1 if at is None else at)
+        idx = np.fromiter(found, np.int64, len(names))
         if len(idx) and idx.min() < 0:
             name = names[int(np.argmin(idx))]
             raise KeyError(f"member {name!r} has no scored event in community {self.community_id!r}")
@@ -334,6 +346,7 @@ class CommunityScorer:
                     m.excluded[idx] = 1
                     self._excluded_count += 1
         lookup = dict(zip(names, found, strict=True))
+        out.touched_rows.update(lookup)
         actor_idx = list(map(lookup.__getitem__, actors))
         target_idx = [-1 if t is None else lookup[t] for t in targets]
 

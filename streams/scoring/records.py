@@ -70,6 +70,8 @@ class CommunityRow(NamedTuple):
 class BatchOutcome:
     tier_changes: list[TierChangeRecord] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)  # rows that changed beyond decay
+    # the row index of most touched members (those the batch resolved): `member_columns` uses it
+    touched_rows: dict[str, int] = field(default_factory=dict)
     scored: int = 0
     duplicates: int = 0
     late: int = 0

@@ -82,3 +82,20 @@ def test_tier_changes_as_arrow_are_the_row_form_value_for_value() -> None:
     got = tier_changes_arrow(changes).to_pylist()
     want = [dict(zip(TIER_CHANGES_COLUMNS, tier_change_row(t), strict=True)) for t in changes]
     assert got == want and len({r["seq"] for r in got}) == 3
+
+
+def test_rows_the_scorer_resolved_give_the_same_block_as_looking_members_up() -> None:
+    from streams.scoring import CommunityScorer
+
+    settings = Settings()
+    scorer = CommunityScorer("c", settings.scoring())
+    outcome = scorer.apply(_events())
+    assert outcome.touched_rows and set(outcome.touched_rows) <= outcome.touched
+    names = sorted(outcome.touched)
+    by_rows = scorer.member_columns(names, outcome.touched_rows)
+    looked_up = scorer.member_columns(names)
+    assert by_rows.member_ids == looked_up.member_ids == names
+    for field in ("tier", "creation", "curation", "received", "first_seen", "last_active", "events_counted"):
+        assert getattr(by_rows, field).tolist() == getattr(looked_up, field).tolist(), field
+    with pytest.raises(KeyError, match="nobody"):
+        scorer.member_columns(["nobody"], outcome.touched_rows)
