@@ -59,7 +59,7 @@ def done(rate: float) -> None:
 async def score(stream: Any) -> None:
     if mode == "take":
         first = 0  # the first batch's events: timing starts when it arrives, so they are not counted
-        async for batch in stream.take_events(100, within=0.5):
+        async for batch in stream.take_events(100, within=0.05):
             events = sum(e.message.value.count(b"\n") + 1 for e in batch)  # events in the envelopes
             if not state["t0"]:
                 state["t0"] = time.perf_counter()
