@@ -68,10 +68,6 @@ class SnapshotStore:
     def compress(captured: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
         return [(cid, compress_snapshot(raw)) for cid, raw in captured]
 
-    def serialize(self, registry: StateRegistry, partition: int) -> list[tuple[str, bytes]]:
-        """Snapshots of the changed communities of `partition`, ready for `write`."""
-        return self.compress(self.capture(registry, partition))
-
     def write(self, partition: int, blobs: list[tuple[str, bytes]], marker: int) -> int:
         """Store serialized snapshots, then the marker. Returns communities written."""
         for cid, blob in blobs:
@@ -91,10 +87,6 @@ class SnapshotStore:
                     self._put(partition, _chunk_key(partition, cid, old_header["gen"], i), None)
         self._put(partition, _marker_key(partition), str(marker).encode())
         return len(blobs)
-
-    def write_partition(self, registry: StateRegistry, partition: int, marker: int) -> int:
-        """Snapshot every changed community of `partition`, then the marker. Returns communities written."""
-        return self.write(partition, self.serialize(registry, partition), marker)
 
     def restore_partition(self, registry: StateRegistry, partition: int) -> int:
         """Load every community snapshot of `partition`; return its marker (-1 when none)."""
