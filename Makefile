@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := prometheus prometheus-alertmanager docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run demo test test-unit test-e2e lint install system-deps kafka-jars clean
+.PHONY: run demo test test-unit test-e2e lint install native system-deps kafka-jars clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "python3 (3.11+) not found: install it (apt-get install -y python3 python3-venv)"; exit 3; }
@@ -21,6 +21,15 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 install: $(STAMP)
+
+# The hot path compiled with mypyc (streams/native.py): again whenever its sources changed.
+# Without a C compiler everything still runs, as Python (slower).
+native: $(STAMP)
+	@$(BIN)/python -c "import sys, streams.native as n; sys.exit(not n.up_to_date())" 2>/dev/null || { \
+	  echo "compiling the hot path with mypyc (about a minute; log: build/native.log)"; \
+	  mkdir -p build; \
+	  ENGAGE_NATIVE=1 $(BIN)/python setup.py build_ext --inplace >build/native.log 2>&1 \
+	    || echo "could not compile the hot path (see build/native.log): it runs as Python, slower"; }
 
 kafka-jars:
 	@command -v java >/dev/null || { echo "java not found: install a JDK 17+ (apt-get install -y openjdk-17-jre-headless)"; exit 3; }
@@ -39,19 +48,19 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-run: $(STAMP) kafka-jars
+run: $(STAMP) native kafka-jars
 	$(BIN)/engage run
 
-demo: $(STAMP) kafka-jars
+demo: $(STAMP) native kafka-jars
 	$(BIN)/engage demo
 
-test: $(STAMP) kafka-jars system-deps lint
+test: $(STAMP) native kafka-jars system-deps lint
 	$(BIN)/pytest -q
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) native
 	$(BIN)/pytest -q -m "not e2e"
 
-test-e2e: $(STAMP) kafka-jars system-deps
+test-e2e: $(STAMP) native kafka-jars system-deps
 	$(BIN)/pytest -q -m e2e
 
 lint: $(STAMP)
@@ -59,4 +68,5 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf .engage-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .engage-data .pytest_cache .mypy_cache .ruff_cache build streams/native-build.json
+	find . -path ./.venv -prune -o -name '*.so' -print -delete

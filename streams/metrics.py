@@ -306,7 +306,9 @@ for _outcome in ("ok", "refused", "limit"):
 # One series per process (labels bounded by construction): which version and commit it runs,
 # for dashboards to show and for comparing instances during a rollout.
 BUILD_INFO = Gauge(
-    "engage_build_info", "Always 1; the labels say which version and commit this process runs.", ["version", "commit"]
+    "engage_build_info",
+    "Always 1; the labels say which version and commit this process runs, and whether its hot path is compiled.",
+    ["version", "commit", "hot_path"],
 )
 
 
@@ -351,8 +353,11 @@ def _source_commit() -> str:
 
 
 def set_build_info(version: str, commit: str) -> None:
+    from streams import native
+
     BUILD_INFO.clear()
-    BUILD_INFO.labels(version, commit).set(1)
+    # "compiled" or "python": the reason for python is in native.mode (and the process's stderr)
+    BUILD_INFO.labels(version, commit, native.mode.split(" ", 1)[0]).set(1)
 
 
 set_build_info(_package_version(), _source_commit())

@@ -19,6 +19,7 @@ import math
 from array import array
 
 import numpy as np
+from mypy_extensions import mypyc_attr
 
 from streams.scoring.tiers import top_count
 
@@ -28,6 +29,7 @@ _heapreplace = heapq.heapreplace
 REST_COMPACT_MIN = 1024  # `rest` is compacted past max(this, 4 x (members + 1)) entries
 
 
+@mypyc_attr(native_class=False)  # mypyc compiles no subclass of a builtin otherwise
 class Discard(list[int]):
     """A `changed` list for a set whose entries and exits nobody follows."""
 

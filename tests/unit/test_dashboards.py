@@ -236,3 +236,6 @@ def test_build_info_names_this_version_and_commit() -> None:
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
     expected = head.stdout.strip() if head.returncode == 0 else "unknown"
     assert labels["commit"] == expected
+    from streams import native
+
+    assert labels["hot_path"] == ("compiled" if native.up_to_date() else "python")
