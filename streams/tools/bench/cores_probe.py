@@ -26,6 +26,7 @@ from streams.state_registry import StateRegistry
 from streams.tools.bench.load import event_line
 from streams.tools.bench.scoring import bench_scoring
 from streams.tools.simulate import simulate
+from streams.worker.app import tune_interpreter
 from streams.worker.pipeline import Incoming, Pipeline
 
 BATCH_EVENTS = 20_000
@@ -97,4 +98,5 @@ def main(n: int, members: int, communities: int) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    tune_interpreter()  # as the worker process is (collector thresholds)
     print(json.dumps(main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))))
