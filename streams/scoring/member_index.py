@@ -126,11 +126,16 @@ class MemberIndex:
 
     def resolve(self, names: list[str]) -> tuple[list[int], int]:
         """Indexes of distinct `names`, new ones appended in list order; returns (indexes, first new)."""
-        first_new = len(self._ends)
+        first_new = n = len(self._ends)
         recent, older = self._recent, self._older
         half = max(_RECENT_MIN, first_new >> 4) >> 1
         get = recent.get
         found = [get(name, -1) for name in names]
+        # `_probe` and `_append` inlined: a batch of a growing community brings thousands of new ids
+        slots, hashes, ends, blob, collisions = self._slots, self._hashes, self._ends, self._blob, self._collisions
+        mask = len(slots) - 1
+        limit = _MAX_LOAD * len(slots)
+        size = len(blob)
         for pos, idx in enumerate(found):
             if idx >= 0:
                 continue
@@ -138,9 +143,42 @@ class MemberIndex:
             known = older.get(name)
             if known is None:
                 h = hash(name)
-                known, free = self._probe(name, h)
-                if known is None:
-                    known = self._append(name, h, free)
+                h32 = h & 0xFFFF_FFFF
+                at = h & mask
+                free = True
+                while True:
+                    i = slots[at]
+                    if i < 0:
+                        break
+                    if hashes[i] == h32:
+                        start = ends[i - 1] if i else 0
+                        encoded = name.encode()
+                        if ends[i] - start == len(encoded) and blob.startswith(encoded, start):
+                            known = i
+                        else:
+                            known = collisions.get(name)
+                        free = False
+                        break
+                    at = (at + 1) & mask
+                if known is None:  # new: the next index
+                    known = n
+                    n += 1
+                    encoded = name.encode()
+                    size += len(encoded)
+                    if size > 0xFFFF_FFFF:
+                        raise OverflowError("over 4 GiB of member ids in one community: beyond the member index")
+                    blob += encoded
+                    ends.append(size)
+                    hashes.append(h32)
+                    if not free:
+                        collisions[name] = known
+                    else:
+                        slots[at] = known
+                        if n - len(collisions) > limit:
+                            self._grow()
+                            slots = self._slots
+                            mask = len(slots) - 1
+                            limit = _MAX_LOAD * len(slots)
             found[pos] = known
             if len(recent) >= half:
                 self._older = older = recent
