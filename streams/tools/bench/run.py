@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from streams import native
 from streams.config import TOPIC_EVENTS, Settings
 from streams.tools.bench.load import fill, paced
 
@@ -288,7 +289,7 @@ def run(
         say("8/8 (5) with 10x the members, then with 10x the communities ...")
         results["pipeline_10x_members_events_per_s"] = scaled(s, n, members * 10, communities)
         results["pipeline_10x_communities_events_per_s"] = scaled(s, n, members, communities * 10)
-    results["machine"] = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
+    results["machine"] = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, hot path {native.mode}"
     return results
 
 
