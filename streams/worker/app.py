@@ -375,7 +375,7 @@ async def _consumer_lag(app: faust.App) -> dict[tuple[str, int], int]:
 
 
 def tune_interpreter() -> None:
-    """The collector and the thread switch set for a process that holds large state and makes
+    """The collector set for a process that holds large state and makes
     short-lived objects by the hundred thousand a second.
 
     With CPython's defaults (a young collection every 700 net allocations) a busy worker
