@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from schemas.outputs import ModerationDecision
 from sinks.batch_writer import BatchWriter
-from sinks.columns import COMMUNITY_STATE_COLUMNS, MODERATION_COLUMNS, SPAM_FLAGS_COLUMNS
+from sinks.columns import MODERATION_COLUMNS, SPAM_FLAGS_COLUMNS
 from streams import metrics
 from streams.decode import TimeBounds, decode_envelope
 from streams.event_record import TYPE_NAMES, EventRecord
@@ -25,7 +25,7 @@ from streams.state_registry import Outputs, StateRegistry
 from streams.worker import moderation
 from streams.worker.faults import KillSwitch
 from streams.worker.rows import (
-    community_state_row,
+    community_state_arrow,
     events_arrow,
     member_state_arrow,
     moderation_row,
@@ -187,12 +187,8 @@ class Pipeline:
             self.writer.write_arrow("member_state", member_state_arrow(outputs.members, version, self.decay_rate))
         if outputs.tier_changes:
             self.writer.write_arrow("tier_changes", tier_changes_arrow(outputs.tier_changes))
-        self.writer.write(
-            "community_state",
-            COMMUNITY_STATE_COLUMNS,
-            # in emission order too: a minute's final row wins over its provisional one
-            [community_state_row(r, version + i) for i, r in enumerate(outputs.community_rows)],
-        )
+        if outputs.community_rows:  # in emission order too: a minute's final row wins over its provisional one
+            self.writer.write_arrow("community_state", community_state_arrow(outputs.community_rows, version))
         self.writer.write("spam_flags", SPAM_FLAGS_COLUMNS, [spam_flag_row(f) for f in outputs.flags])
 
     # ------------------------------------------------------------------ compositions

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from schemas.outputs import ModerationDecision
-from sinks.columns import EVENTS_COLUMNS, MEMBER_STATE_COLUMNS, TIER_CHANGES_COLUMNS
+from sinks.columns import COMMUNITY_STATE_COLUMNS, EVENTS_COLUMNS, MEMBER_STATE_COLUMNS, TIER_CHANGES_COLUMNS
 from streams.event_record import JOIN_SOURCE_NAMES, ROLE_NAMES, TYPE_NAMES, EventRecord
 from streams.scoring import TIER_NAMES, CommunityRow, MemberRow, TierChangeRecord
 from streams.scoring.records import MemberColumns
@@ -237,4 +237,26 @@ def member_state_arrow(blocks: Sequence[MemberColumns], version: int, decay_rate
             pa.array(np.full(n, decay_rate)),
         ],
         names=list(MEMBER_STATE_COLUMNS),
+    )
+
+
+def community_state_arrow(rows: Sequence[CommunityRow], version: int) -> pa.Table:
+    """`community_state` rows (see `community_state_row`), column by column; row i gets `version + i`.
+
+    A replay of a quiet community writes about a row an event (one per event-time minute)."""
+    (cid, as_of, members, lurkers, curators, creators, ambassadors, active, top1, top20, flagged) = zip(
+        *rows, strict=True
+    )
+    counts = [pa.array(c, pa.uint64()) for c in (members, lurkers, curators, creators, ambassadors, active)]
+    return pa.Table.from_arrays(
+        [
+            pa.array(cid, pa.string()),
+            pa.array(as_of, pa.float64()),
+            *counts,
+            pa.array(top1, pa.float64()),
+            pa.array(top20, pa.float64()),
+            pa.array(flagged, pa.uint64()),
+            pa.array(np.arange(version, version + len(rows), dtype=np.uint64)),
+        ],
+        names=list(COMMUNITY_STATE_COLUMNS),
     )

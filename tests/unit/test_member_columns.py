@@ -5,14 +5,21 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from sinks.columns import MEMBER_STATE_COLUMNS, TIER_CHANGES_COLUMNS
+from sinks.columns import COMMUNITY_STATE_COLUMNS, MEMBER_STATE_COLUMNS, TIER_CHANGES_COLUMNS
 from streams.config import Settings
 from streams.event_record import COMMENT, JOIN, LIKE, MEMBER, MODERATOR
 from streams.event_record import EventRecord as E
-from streams.scoring import TierChangeRecord
+from streams.scoring import CommunityRow, TierChangeRecord
 from streams.spam.flags import STATUSES
 from streams.state_registry import StateRegistry, member_block, member_rows_of
-from streams.worker.rows import member_state_arrow, member_state_row, tier_change_row, tier_changes_arrow
+from streams.worker.rows import (
+    community_state_arrow,
+    community_state_row,
+    member_state_arrow,
+    member_state_row,
+    tier_change_row,
+    tier_changes_arrow,
+)
 
 T0 = 1_767_225_600.0
 
@@ -82,6 +89,20 @@ def test_tier_changes_as_arrow_are_the_row_form_value_for_value() -> None:
     got = tier_changes_arrow(changes).to_pylist()
     want = [dict(zip(TIER_CHANGES_COLUMNS, tier_change_row(t), strict=True)) for t in changes]
     assert got == want and len({r["seq"] for r in got}) == 3
+
+
+def test_community_rows_as_arrow_are_the_row_form_value_for_value() -> None:
+    settings = Settings()
+    registry = StateRegistry(settings.scoring(), settings.spam())
+    out = registry.apply([(e, 0, i) for i, e in enumerate(_events())])
+    rows = [*out.community_rows, CommunityRow("d", T0, 3, 1, 1, 0, 1, 1, 0.25, 1.0, 2)]
+    assert len(rows) > 10  # a row per event-time minute the events touched
+    got = community_state_arrow(rows, 500).to_pylist()
+    want = [
+        dict(zip(COMMUNITY_STATE_COLUMNS, community_state_row(r, 500 + i), strict=True)) for i, r in enumerate(rows)
+    ]
+    assert got == want
+    assert [r["version"] for r in got] == list(range(500, 500 + len(rows)))  # later rows of a minute win
 
 
 def test_rows_the_scorer_resolved_give_the_same_block_as_looking_members_up() -> None:
