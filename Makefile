@@ -24,12 +24,19 @@ install: $(STAMP)
 
 # The hot path compiled with mypyc (streams/native.py): again whenever its sources changed.
 # Without a C compiler everything still runs, as Python (slower).
+# A build that failed is not tried again on the same sources (build/native.failed holds their digest).
 native: $(STAMP)
 	@$(BIN)/python -c "import sys, streams.native as n; sys.exit(not n.up_to_date())" 2>/dev/null || { \
-	  echo "compiling the hot path with mypyc (about a minute; log: build/native.log)"; \
-	  mkdir -p build; \
-	  ENGAGE_NATIVE=1 $(BIN)/python setup.py build_ext --inplace >build/native.log 2>&1 \
-	    || echo "could not compile the hot path (see build/native.log): it runs as Python, slower"; }
+	  digest=$$($(BIN)/python -c "import streams.native as n; print(n.sources_digest())" 2>/dev/null); \
+	  if [ -n "$$digest" ] && [ "$$(cat build/native.failed 2>/dev/null)" = "$$digest" ]; then \
+	    echo "the hot path runs as Python: compiling these sources failed before (build/native.log; rm build/native.failed to try again)"; \
+	  else \
+	    echo "compiling the hot path with mypyc (about a minute; log: build/native.log)"; \
+	    mkdir -p build; rm -f build/native.failed; \
+	    ENGAGE_NATIVE=1 $(BIN)/python setup.py build_ext --inplace >build/native.log 2>&1 \
+	      || { echo "$$digest" >build/native.failed; \
+	           echo "could not compile the hot path (needs a C compiler and Python's headers; see build/native.log): it runs as Python, slower"; }; \
+	  fi; }
 
 kafka-jars:
 	@command -v java >/dev/null || { echo "java not found: install a JDK 17+ (apt-get install -y openjdk-17-jre-headless)"; exit 3; }

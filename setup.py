@@ -5,7 +5,6 @@ keeps a stale build from running). Without ENGAGE_NATIVE, setup() builds plain P
 `pip install` needs no C compiler, and everything runs the same, only slower.
 """
 
-import hashlib
 import json
 import os
 import runpy
@@ -19,12 +18,15 @@ if os.environ.get("ENGAGE_NATIVE") == "1":
 
     native = runpy.run_path(str(Path(__file__).parent / "streams" / "native.py"))  # not `import streams`
     paths = [str(Path(*m.split(".")).with_suffix(".py")) for m in native["MODULES"]]
-    for p in paths:  # a failed build leaves no old extension behind to pass for the new one
-        for old in Path(p).parent.glob(Path(p).stem + ".*.so"):
-            old.unlink()
+    # No extension of an earlier build stays behind to pass for this one: not of a module this
+    # build fails on, nor of one dropped from the list (which the guard would not know about).
+    Path("streams", native["BUILD_RECORD"]).unlink(missing_ok=True)
+    for old in Path("streams").rglob("*.so"):
+        old.unlink()
+    # What is compiled and what it imports, hashed before compiling, so the guard can tell this
+    # build from its sources' later edits.
+    record = native["source_hashes"](native["build_sources"]())
     ext_modules = mypycify(paths, opt_level="3", group_name=native["GROUP"])
-    # What was compiled, so the guard can tell a build from its sources' later edits.
-    record = {m: hashlib.sha256(Path(p).read_bytes()).hexdigest() for m, p in zip(native["MODULES"], paths)}
     Path("streams", native["BUILD_RECORD"]).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 setup(ext_modules=ext_modules)

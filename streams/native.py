@@ -6,7 +6,10 @@ the scoring and spam cores. Python imports an extension before a `.py` of the sa
 so an edited source would silently keep running the old build: `guard()` (called when
 `streams` is imported) compares each source with the hash recorded at build time
 (`BUILD_RECORD`) and, when any differs, loads all of them from source instead, with one
-warning. ENGAGE_PURE_PYTHON=1 does the same on purpose (to compare, or to debug).
+warning. The record covers the project modules the compiled ones import too (directly or
+not): mypyc compiles `rec.ts` of a NamedTuple defined elsewhere as an index, so reordering
+`EventRecord`'s fields must make the build stale as surely as editing the scorer.
+ENGAGE_PURE_PYTHON=1 does the same on purpose (to compare, or to debug).
 Either way the behaviour is the same: tests/unit/test_native.py runs both on one input.
 
 This file is read by setup.py without importing `streams`: keep it free of imports
@@ -15,6 +18,7 @@ beyond the standard library.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.abc
 import importlib.machinery
@@ -43,7 +47,8 @@ MODULES = (
     "streams.worker.rows",
 )
 GROUP = "streams.hot_path"  # the group's shared library: streams/hot_path__mypyc.*.so (in the package)
-BUILD_RECORD = "native-build.json"  # in this directory: {module: sha256 of its source}
+BUILD_RECORD = "native-build.json"  # in this directory: {source path: sha256}, MODULES and what they import
+PACKAGES = ("streams", "schemas", "sinks")  # the project's own: their modules are the dependencies recorded
 PURE_ENV = "ENGAGE_PURE_PYTHON"
 
 ROOT = Path(__file__).resolve().parent.parent  # holds streams/ (the source tree or site-packages)
@@ -55,8 +60,56 @@ def source_path(module: str) -> Path:
     return ROOT.joinpath(*module.split(".")).with_suffix(".py")
 
 
-def source_hashes() -> dict[str, str]:
-    return {m: hashlib.sha256(source_path(m).read_bytes()).hexdigest() for m in MODULES}
+def _module_path(module: str) -> Path | None:
+    """The source of a project module or package, or None (not ours, or not a module)."""
+    if module.split(".")[0] not in PACKAGES:
+        return None
+    base = ROOT.joinpath(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imports(path: Path) -> set[str]:
+    """The project modules one source imports (`from a.b import c` may name the module a.b.c)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        found.update(n for n in names if _module_path(n) is not None)
+    return found
+
+
+def build_sources() -> list[Path]:
+    """MODULES and every project module they import, directly or not: what a build depends on."""
+    seen: dict[str, Path] = {}
+    todo = list(MODULES)
+    while todo:
+        module = todo.pop()
+        path = _module_path(module)
+        if module in seen or path is None:
+            continue
+        seen[module] = path
+        todo.extend(_imports(path))
+    return sorted(set(seen.values()))
+
+
+def source_hashes(paths: Sequence[Path]) -> dict[str, str]:
+    """{path relative to ROOT: sha256 of its bytes}; a missing file hashes as ""."""
+    return {
+        p.relative_to(ROOT).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+        for p in paths
+    }
+
+
+def sources_digest() -> str:
+    """One hash of everything a build depends on (`make native` remembers a failed build by it)."""
+    return hashlib.sha256(json.dumps(source_hashes(build_sources()), sort_keys=True).encode()).hexdigest()
 
 
 def _built(module: str) -> bool:
@@ -73,8 +126,12 @@ def _recorded() -> dict[str, str]:
 
 
 def up_to_date() -> bool:
-    """Every module compiled, from the sources as they are now."""
-    return all(map(_built, MODULES)) and _recorded() == source_hashes()
+    """Every module compiled, from the sources (and the modules they import) as they are now."""
+    recorded = _recorded()
+    own = (source_path(m).relative_to(ROOT).as_posix() for m in MODULES)
+    if not all(map(_built, MODULES)) or not all(p in recorded for p in own):
+        return False
+    return recorded == source_hashes([ROOT / p for p in recorded])
 
 
 class _FromSource(importlib.abc.MetaPathFinder):

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from streams import native
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,15 +88,26 @@ def test_compiled_and_python_give_identical_outputs_and_state() -> None:
     assert compiled["digest"] == pure["digest"]
 
 
-def test_an_edited_source_runs_as_python_not_the_old_build(tmp_path: Path) -> None:
-    """The guard: a build record that no longer matches the sources keeps the extensions out."""
+def test_a_build_depends_on_the_project_modules_the_compiled_ones_import() -> None:
+    """mypyc compiles a NamedTuple's fields as indexes: the record types' modules count."""
+    sources = {p.relative_to(native.ROOT).as_posix() for p in native.build_sources()}
+    assert {native.source_path(m).relative_to(native.ROOT).as_posix() for m in native.MODULES} <= sources
+    assert {"streams/event_record.py", "streams/scoring/records.py", "schemas/events.py"} <= sources
+    assert "streams/cli.py" not in sources and not any("tools" in s for s in sources)  # not imported by them
+
+
+@pytest.mark.parametrize("edited", ["streams/scoring/community.py", "streams/event_record.py"])
+def test_an_edited_source_runs_as_python_not_the_old_build(edited: str) -> None:
+    """The guard: a build record that no longer matches the sources (a compiled module's own,
+    or one it imports) keeps the extensions out."""
     record = Path(native.__file__).with_name(native.BUILD_RECORD)
     if not record.exists():  # nothing built here: what the guard decides without a build
         assert native.mode == "python (not built)"
         return
     saved = record.read_bytes()
     data = json.loads(saved)
-    data["streams.scoring.community"] = hashlib.sha256(b"an older source").hexdigest()
+    assert edited in data
+    data[edited] = hashlib.sha256(b"an older source").hexdigest()
     try:
         record.write_text(json.dumps(data))
         assert not native.up_to_date()
