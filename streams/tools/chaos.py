@@ -42,6 +42,7 @@ from sinks.batch_writer import BatchWriter
 from streams import metrics
 from streams.config import TOPIC_EVENTS, TOPIC_MODERATION, Settings
 from streams.embedded_sql import QueryError, owner_url, query
+from streams.shutdown import EXIT_FAILURE
 from streams.state_registry import Outputs, StateRegistry
 from streams.tools.local_stack import LocalStack, free_port, free_port_pair, http_ok
 from streams.tools.simulate import simulate
@@ -579,7 +580,8 @@ class Drill:
         st.wait_until("the worker", lambda: http_ok(f"{st.settings.worker_url}/readyz"), 120)
 
     def drill_kill(self, point: str, timeout_s: float = 30.0) -> bool:
-        """Arm the worker's kill switch at `point`; True once it died there (False: killed from outside)."""
+        """Arm the worker's kill switch at `point`; True once it died there (False: killed from outside).
+        `fail:POINT`: it fails there and must stop by itself with exit status 1."""
         if self.kill_file is None:
             self.kill9()
             return False
@@ -593,7 +595,7 @@ class Drill:
             self.kill9()
             return False
         self._reaped(self.stack, proc)
-        return proc.returncode == -signal.SIGKILL
+        return proc.returncode == (EXIT_FAILURE if point.startswith("fail:") else -signal.SIGKILL)
 
     def settle(self, stores: Stores, started: float | None = None) -> float:
         """Wait until the group has committed every message of the events log (so all of it is stored)."""
@@ -649,7 +651,7 @@ class Drill:
     def _kill9(self, result: Result, sender: Sender, order: list[dict[str, Any]], stores: Stores,
                communities: list[str]) -> None:
         # a quarter of the events flows during each kill, so the worker is busy when it dies
-        points = ("write", "checkpoint", "batch", "random")
+        points = ("write", "checkpoint", "batch", "fail:write", "random")
         quarter = math.ceil(len(order) / len(points))
         rng = random.Random(self.plan.seed)
         for i, point in enumerate(points):
@@ -659,7 +661,12 @@ class Drill:
                 self.kill9()
                 how = "kill -9 at a random moment"
             else:
-                how = f"SIGKILL {'at' if self.drill_kill(point) else 'near'} {point}"
+                there = self.drill_kill(point)
+                if point.startswith("fail:"):
+                    outcome = "stopped with exit status 1" if there else "killed from outside"
+                    how = f"failure at {point[5:]}: {outcome}"
+                else:
+                    how = f"SIGKILL {'at' if there else 'near'} {point}"
             killed = time.monotonic()
             result.faults.append(how)
             self.say(f"  {how}; restarting the worker")

@@ -16,6 +16,8 @@ import contextlib
 import gc
 import logging
 import os
+import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -39,7 +41,7 @@ from streams.config import (
 )
 from streams.embedded_sql import write_owner_file
 from streams.envelopes import partition_for
-from streams.shutdown import StopDeadline
+from streams.shutdown import EXIT_FAILURE, StopDeadline
 from streams.snapshots import SnapshotStore
 from streams.stall import StallDetector
 from streams.state_registry import StateRegistry
@@ -55,8 +57,16 @@ log = logging.getLogger(__name__)
 class EventsAgent:
     """One batch of `engagement.events` from Kafka to ClickHouse, in commit order."""
 
-    def __init__(self, app: faust.App, settings: Settings, partitions: Partitions, pipeline: Pipeline) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        partitions: Partitions,
+        pipeline: Pipeline,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self.settings = settings
+        self.stopping = stopping or threading.Event()  # set once the worker shuts down
         self.partitions = partitions
         self.pipeline = pipeline
         self.stall = StallDetector(settings.stall_seconds)
@@ -90,9 +100,14 @@ class EventsAgent:
                     finishing = asyncio.ensure_future(self.finish(result))
                 if finishing is not None:
                     await finishing
-            except BaseException:  # the batch is not acknowledged: it is processed again
-                if finishing is not None:
+            except BaseException as exc:  # the batch is not acknowledged: it is processed again
+                if finishing is not None:  # the piece before is done or cancelled before the lock goes
                     finishing.cancel()
+                    (before,) = await asyncio.gather(finishing, return_exceptions=True)
+                    if isinstance(before, Exception) and before is not exc:
+                        log.error("publishing the piece before failed too: %r", before, exc_info=before)
+                if not isinstance(exc, asyncio.CancelledError) or self.stopping.is_set():
+                    keep_unacknowledged(events)
                 raise
             # 5. A checkpoint when due: only here, between batches, so never a half-stored batch;
             #    the most overdue partition only, copied now and written while the next batch runs.
@@ -131,6 +146,17 @@ class EventsAgent:
             await fut
 
 
+def keep_unacknowledged(events: list[Any]) -> None:
+    """Keep a failed batch's offsets from being committed, so it is read again.
+
+    Faust's `take_events` acks a batch's events in a `finally`, even when the agent raised
+    (or was cancelled by a stop), and a stopping worker commits what is acked: a batch whose
+    rows were never stored would be skipped by the next owner. A message marked acked here,
+    without telling the consumer, is never acked to it, so its offset stays uncommitted."""
+    for event in events:
+        event.message.acked = True
+
+
 def pieces(batch: list[Incoming], max_events: int) -> list[list[Incoming]]:
     """`batch` cut, in order and between messages, into runs of at most `max_events` events
     (an envelope's lines; a message larger than that is a run of its own)."""
@@ -152,7 +178,27 @@ def _aiokafka_producer(app: faust.App) -> published.BatchProducer:
     return kafka
 
 
-def create_app(settings: Settings) -> faust.App:
+class Failure:
+    """The events agent failed: the worker stops, with `EXIT_FAILURE`, instead of going on.
+
+    Faust's supervisor would restart the agent on state that has run ahead of what is
+    stored and published (a batch applied, its rows or records not written), and a later
+    checkpoint would make that permanent. So the state is dropped (nothing checkpoints it),
+    the process stops as on SIGTERM (bounded by its stop deadline), and the next start
+    restores from the snapshots and the log and takes the unacknowledged batch again."""
+
+    def __init__(self) -> None:
+        self.reason: BaseException | None = None
+
+    def stop(self, exc: BaseException, partitions: Partitions) -> None:
+        if self.reason is None:
+            self.reason = exc
+            log.critical("the events agent failed; stopping the worker: %r", exc, exc_info=exc)
+        partitions.revoke(set(partitions.ready))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
     (settings.data_path / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
@@ -197,6 +243,7 @@ def create_app(settings: Settings) -> faust.App:
     writer = BatchWriter(
         lambda: ch, metrics.SINK, backoff=Backoff(max_s=settings.sink_max_retry_seconds), should_stop=stopping.is_set
     )
+    failure = failure or Failure()
     registry = StateRegistry(settings.scoring(), settings.spam())
     kill_switch = KillSwitch(settings.fault_kill_file)
     pipeline = Pipeline(
@@ -215,7 +262,7 @@ def create_app(settings: Settings) -> faust.App:
         return await _committed(settings, partition)
 
     partitions = Partitions(settings, registry, pipeline, snapshots, committed, kill_switch=kill_switch)
-    agent = EventsAgent(app, settings, partitions, pipeline)
+    agent = EventsAgent(app, settings, partitions, pipeline, stopping)
     erasures = erasure_step.Erasures(settings, partitions, pipeline, ch, writer)
     partitions.erasures = erasures
     erasures_topic = app.topic(
@@ -230,8 +277,12 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(events_topic)
     async def process_events(stream: Any) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=settings.flush_seconds):
-            await agent.handle(batch)
+        try:
+            async for batch in stream.take_events(settings.batch_size, within=settings.flush_seconds):
+                await agent.handle(batch)
+        except Exception as exc:
+            failure.stop(exc, partitions)
+            raise
 
     @app.agent(moderation_topic)
     async def process_moderation(stream: Any) -> None:
@@ -390,7 +441,8 @@ def tune_interpreter() -> None:
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     """Run the worker until SIGINT/SIGTERM."""
-    app = create_app(settings)
+    failure = Failure()
+    app = create_app(settings, failure)
     tune_interpreter()
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG (to spin on every record), so every
@@ -399,7 +451,12 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     # a stop request must end the process within shutdown_seconds, even with Kafka gone
     StopDeadline("worker", settings.shutdown_seconds).install_after(worker, "install_signal_handlers")
     metrics.WORKER_LAST_PROGRESS.set(time.time())
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        if failure.reason is not None:
+            print(f"engage worker: stopped after a failure: {failure.reason!r}", file=sys.stderr)
+            raise SystemExit(EXIT_FAILURE)
 
 
 async def _committed(settings: Settings, partition: int) -> int:

@@ -2,10 +2,11 @@
 
 While the file `ENGAGE_FAULT_KILL_FILE` names a point, the worker deletes the file and
 sends itself SIGKILL when it reaches that point, as the OOM killer or a lost node would:
-no handler runs, nothing is flushed. Points: `write` (raw events stored, derived rows
-not yet), `batch` (a batch stored and published, not yet acknowledged), `checkpoint`
-(one partition's snapshots written, the others not). Off (one `stat` per point) unless the
-setting names a file.
+no handler runs, nothing is flushed. `fail:POINT` raises `DrillFailure` there instead, as
+a bug would: the worker must stop with exit status 1 and lose nothing (app.Failure).
+Points: `write` (raw events stored, derived rows not yet), `batch` (a batch stored and
+published, not yet acknowledged), `checkpoint` (one partition's snapshots written, the
+others not). Off (one `stat` per point) unless the setting names a file.
 """
 
 from __future__ import annotations
@@ -20,23 +21,35 @@ log = logging.getLogger(__name__)
 POINTS = ("write", "batch", "checkpoint")
 
 
+class DrillFailure(RuntimeError):
+    """Raised at a point named `fail:POINT`."""
+
+
 class KillSwitch:
     def __init__(self, path: str) -> None:
         self.path = Path(path) if path else None
 
-    def armed(self, point: str) -> bool:
+    def _named(self) -> str:
         if self.path is None:
-            return False
+            return ""
         try:
-            return self.path.read_text().strip() == point
+            return self.path.read_text().strip()
         except OSError:
-            return False
+            return ""
+
+    def armed(self, point: str) -> bool:
+        return self._named() == point
 
     def at(self, point: str) -> None:
-        """SIGKILL this process if the drill file names `point` (the file is removed first)."""
-        if not self.armed(point):
+        """SIGKILL this process if the drill file names `point`, raise `DrillFailure` if it names
+        `fail:point` (the file is removed first)."""
+        named = self._named()
+        if named not in (point, f"fail:{point}"):
             return
         assert self.path is not None
         self.path.unlink(missing_ok=True)
+        if named != point:
+            log.warning("fault drill: failure at %s", point)
+            raise DrillFailure(f"fault drill: failure at {point}")
         log.warning("fault drill: SIGKILL at %s", point)
         os.kill(os.getpid(), signal.SIGKILL)

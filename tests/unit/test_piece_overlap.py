@@ -29,6 +29,7 @@ class _Message:
         self.partition = 0
         self.offset = offset
         self.timestamp = 0.0
+        self.acked = False  # Faust's Message: an acked message is never acked to the consumer again
 
 
 class _Event:
@@ -99,6 +100,7 @@ def _agent(log: list[str], fail_at: int | None = None) -> tuple[EventsAgent, _Pi
     agent.partitions = any_parts
     agent.pipeline = any_pipeline
     agent.stall = StallDetector(60.0)
+    agent.stopping = threading.Event()
     publisher: Any = _Publisher(log, pipeline)
     agent.publisher = publisher
     return agent, pipeline, parts
@@ -121,7 +123,40 @@ def test_the_next_piece_is_scored_while_the_last_one_publishes_and_pieces_publis
 def test_a_failing_piece_fails_the_batch_and_nothing_after_it_is_published() -> None:
     log: list[str] = []
     agent, _, parts = _agent(log, fail_at=1)
+    events = [_Event(i, 5) for i in range(3)]
     with pytest.raises(RuntimeError, match="piece 1 failed"):
-        asyncio.run(agent.handle([_Event(i, 5) for i in range(3)]))
+        asyncio.run(agent.handle(events))
     assert "begin 2" not in log and "publish 1 start" not in log
     assert parts.applied_offsets == [0]
+    # Faust's take_events acks the batch in a `finally` even so: every message is kept from the
+    # consumer (its offset is not committed), so the batch is read again after the restart
+    assert all(e.message.acked for e in events)
+
+
+def test_a_batch_that_succeeds_is_left_to_faust_to_acknowledge() -> None:
+    log: list[str] = []
+    agent, pipeline, _ = _agent(log)
+    pipeline.began[3].set()
+    events = [_Event(i, 5) for i in range(3)]
+    asyncio.run(agent.handle(events))
+    assert not any(e.message.acked for e in events)
+
+
+class _FailingPublisher(_Publisher):
+    async def outputs(self, tier_topic: str, flags_topic: str, outputs: Outputs) -> None:
+        self.log.append("publish failed")
+        raise ConnectionError("broker gone")
+
+
+def test_when_the_next_piece_fails_too_the_first_failure_is_logged_not_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log: list[str] = []
+    agent, pipeline, parts = _agent(log, fail_at=1)
+    failing: Any = _FailingPublisher(log, pipeline)
+    agent.publisher = failing
+    with caplog.at_level("ERROR", logger="streams.worker.app"), pytest.raises(RuntimeError, match="piece 1 failed"):
+        asyncio.run(agent.handle([_Event(i, 5) for i in range(3)]))
+    assert log[:3] == ["begin 0", "publish failed", "begin 1"] and parts.applied_offsets == [0]
+    assert "begin 2" not in log
+    assert any("piece before failed too" in r.getMessage() and "broker gone" in r.getMessage() for r in caplog.records)
