@@ -432,8 +432,9 @@ def tune_interpreter() -> None:
     With CPython's defaults (a young collection every 700 net allocations) a busy worker
     ran ~50 young and 4 full collections a second; each full one walks every tracked
     object the state holds (~200 ms): 5 of 60 s in the collector, and pauses that were
-    the tail of the latency. Objects alive after start-up (modules, Faust) are frozen out
-    of collections altogether."""
+    the tail of the latency. Objects alive when it runs (modules, the app and its agents;
+    not the worker's services started later, nor restored state) are frozen out of
+    collections altogether."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 10)
