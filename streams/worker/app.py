@@ -14,19 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import inspect
 import logging
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
-from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
-from mode.services import WaitResults
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from schemas.outputs import ModerationDecision
@@ -176,66 +172,6 @@ def pieces(batch: list[Incoming], max_events: int) -> list[list[Incoming]]:
     return out if out[-1] else []
 
 
-async def first_or_wait(slow: Callable[..., Awaitable[WaitResults]], *coros: Any, timeout: Any = None) -> WaitResults:
-    """mode's `Service.wait_first`, with a fast path for the consumer's per-message call.
-
-    Faust hands every fetched message to the topic conductor as
-    `wait_first(callback(message), suspend_flow.wait())`, and mode runs each of those, and
-    the service's stopped and crashed events, as a task of its own, then cancels the losers:
-    four tasks a message, most of what a small envelope costs (live traffic sends envelopes of
-    a few dozen events: 20 ms of a partition). Nearly always the callback only puts the event
-    in a stream's queue and returns without waiting, so it is run here up to its first
-    suspension: finished, it is the only winner and the rest are closed unstarted; suspended
-    (a full queue, flow control), it goes on as a task raced against the others as mode does.
-    """
-    first, rest = coros[0], coros[1:]
-    if timeout is not None or not rest or not inspect.iscoroutine(first):
-        return await slow(*coros, timeout=timeout)
-    try:
-        yielded = first.send(None)
-    except StopIteration as done:
-        for coro in rest:
-            if inspect.iscoroutine(coro):
-                coro.close()
-        return WaitResults([first], [done.value], False)
-    except BaseException:
-        for coro in rest:
-            if inspect.iscoroutine(coro):
-                coro.close()
-        raise
-    return await slow(_resumed(first, yielded), *rest)
-
-
-async def _resumed(coro: Any, yielded: Any) -> Any:
-    """Drive `coro`, suspended where it yielded `yielded` (None or a future), to its end."""
-    while True:
-        try:
-            if yielded is None:
-                await asyncio.sleep(0)
-            else:
-                # what a task does with a future its coroutine yields: take it (clear the flag
-                # the future's own await set), then wait for it
-                yielded._asyncio_future_blocking = False
-                await yielded
-        except BaseException as exc:  # cancelled (its race was lost) or its future failed: in the coroutine
-            try:
-                yielded = coro.throw(exc)
-            except StopIteration as done:
-                return done.value
-            continue
-        try:
-            yielded = coro.send(None)
-        except StopIteration as done:
-            return done.value
-
-
-class _Consumer(AIOKafkaDriverConsumer):
-    """Faust's aiokafka consumer with `first_or_wait` for its per-message race."""
-
-    async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
-        return await first_or_wait(super().wait_first, *coros, timeout=timeout)
-
-
 def _aiokafka_producer(app: faust.App) -> published.BatchProducer:
     producer: Any = app.producer  # faust.transport.drivers.aiokafka.Producer
     kafka: published.BatchProducer = producer._ensure_producer()
@@ -290,8 +226,6 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 4),
     )
-    transport: Any = app.transport
-    transport.Consumer = _Consumer  # this app's consumer (first_or_wait), created when the worker starts
     events_topic = app.topic(TOPIC_EVENTS, value_type=bytes, key_type=bytes, partitions=settings.partitions)
     moderation_topic = app.topic(TOPIC_MODERATION, value_type=bytes, key_type=bytes, partitions=settings.partitions)
     snapshot_table = app.Table(
