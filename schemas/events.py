@@ -116,7 +116,8 @@ class WireEvent(msgspec.Struct, forbid_unknown_fields=True):
     type: Literal["join", "like", "share", "comment"]
     community_id: _WireId
     member_id: _WireId
-    occurred_at: Annotated[str, msgspec.Meta(pattern=WIRE_TIME_PATTERN)]
+    # WIRE_TIME_PATTERN is checked by the decoder as it reads the time (streams.decode.wire_time)
+    occurred_at: str
     # WIRE_SOURCE_PATTERN is checked by the decoder, once per distinct source (there are few)
     source: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
     schema_version: Literal[1] = 1

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from schemas.events import MAX_FINGERPRINT, WIRE_SOURCE_PATTERN, CanonicalEvent, WireEvent, format_location
 from streams.envelopes import split_lines
-from streams.event_record import JOIN_SOURCE_CODES, ROLE_CODES, TYPE_CODES, EventRecord, from_canonical
+from streams.event_record import JOIN_SOURCE_CODES, ROLE_CODES, TYPE_CODES, EventRecord, from_canonical, new_record
 from streams.event_time import check_event_time, event_time_label
 
 
@@ -67,6 +67,30 @@ def _good_source(source: str) -> bool:
     return ok
 
 
+def wire_time(text: str) -> float | None:
+    """`datetime.fromisoformat(text).timestamp()` for text of the wire's form
+    (`WIRE_TIME_PATTERN`); None for anything else, left to the slow path.
+
+    fromisoformat reads only ASCII digits, so with the separators where the form has them,
+    a fraction of 1 to 6 digits and a zone, what it accepts is what the pattern allows (the
+    property test holds the two to each other): a regex per event cost three times more."""
+    n = len(text)
+    if n < 20 or text[4] != "-" or text[7] != "-" or text[10] != "T" or text[13] != ":" or text[16] != ":":
+        return None
+    if text[n - 1] == "Z":
+        zone_at = n - 1
+    elif text[n - 3] == ":" and (text[n - 6] == "+" or text[n - 6] == "-"):
+        zone_at = n - 6
+    else:
+        return None
+    if zone_at != 19 and (text[19] != "." or zone_at < 21 or zone_at > 26):
+        return None
+    try:
+        return _from_iso(text).timestamp()
+    except (ValueError, OverflowError):  # 23:59:60, February 30th, ...
+        return None
+
+
 def _record(w: WireEvent) -> EventRecord | None:
     """The record for a line msgspec accepted, or None when a cross-field rule fails."""
     kind = w.type
@@ -78,22 +102,24 @@ def _record(w: WireEvent) -> EventRecord | None:
         return None
     if kind != "comment" and (w.content_fingerprint is not None or w.link_count):
         return None
-    try:
-        ts = _from_iso(w.occurred_at).timestamp()
-    except (ValueError, OverflowError):  # 23:59:60, February 30th, ...: pydantic explains
+    ts = wire_time(w.occurred_at)
+    if ts is None:  # 23:59:60, February 30th, a lowercase t, ...: pydantic accepts or explains
         return None
-    return EventRecord(
-        w.event_id,
-        TYPE_CODES[kind],
-        w.community_id,
-        w.member_id,
-        ts,
-        ROLE_CODES[w.actor_role],
-        w.target_id,
-        w.target_author_id,
-        JOIN_SOURCE_CODES[w.join_source],
-        w.content_fingerprint,
-        w.link_count,
+    return new_record(
+        EventRecord,
+        (
+            w.event_id,
+            TYPE_CODES[kind],
+            w.community_id,
+            w.member_id,
+            ts,
+            ROLE_CODES[w.actor_role],
+            w.target_id,
+            w.target_author_id,
+            JOIN_SOURCE_CODES[w.join_source],
+            w.content_fingerprint,
+            w.link_count,
+        ),
     )
 
 

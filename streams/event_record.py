@@ -6,9 +6,20 @@ The scoring and spam cores take `EventRecord`s: a NamedTuple of plain values
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from schemas.events import CanonicalEvent
+
+_Record = TypeVar("_Record", bound=tuple[Any, ...])
+
+if TYPE_CHECKING:
+
+    def new_record(cls: type[_Record], fields: tuple[Any, ...], /) -> _Record:
+        """A record from all its fields in order (not checked: the scorer's hot path builds them)."""
+
+else:
+    # tuple.__new__ itself: a NamedTuple's constructor is a Python function around it (twice the cost)
+    new_record = tuple.__new__
 
 # Small integer codes keep per-member state compact. The one home of these codes: the
 # decoder, the cores, the row builders and the simulator all import them from here.

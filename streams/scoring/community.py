@@ -17,12 +17,12 @@ from typing import Any, cast
 
 import numpy as np
 
-from streams.event_record import COMMENT, JOIN, JOIN_SOURCE_NAMES, ROLE_NAMES, EventRecord
+from streams.event_record import COMMENT, JOIN, JOIN_SOURCE_NAMES, ROLE_NAMES, EventRecord, new_record
 from streams.scoring.config import ScoringConfig
 from streams.scoring.event_dedup import EventIdMemory
 from streams.scoring.forward_decay import ForwardDecay
 from streams.scoring.member_table import MemberTable
-from streams.scoring.records import BatchOutcome, CommunityRow, MemberColumns, MemberRow, TierChangeRecord, new_record
+from streams.scoring.records import BatchOutcome, CommunityRow, MemberColumns, MemberRow, TierChangeRecord
 from streams.scoring.tiers import (
     AMBASSADOR,
     CREATOR,

@@ -7,20 +7,9 @@ like the columns of engagement.tier_changes, member_state and community_state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from streams.event_record import EventRecord
-
-_Record = TypeVar("_Record", bound=tuple[Any, ...])
-
-if TYPE_CHECKING:
-
-    def new_record(cls: type[_Record], fields: tuple[Any, ...], /) -> _Record:
-        """A record from all its fields in order (not checked: the scorer's hot path builds them)."""
-
-else:
-    # tuple.__new__ itself: a NamedTuple's constructor is a Python function around it (twice the cost)
-    new_record = tuple.__new__
 
 
 class TierChangeRecord(NamedTuple):

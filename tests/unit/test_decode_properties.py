@@ -7,6 +7,9 @@ with an identical record; what msgspec refuses is decided by pydantic (tested el
 
 from __future__ import annotations
 
+import re
+import struct
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -14,8 +17,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.events import CanonicalEvent, WireEvent
-from streams.decode import Decoded, _record, decode
+from schemas.events import WIRE_TIME_PATTERN, CanonicalEvent, WireEvent
+from streams.decode import Decoded, _record, decode, wire_time
 from streams.event_record import from_canonical
 
 TIMES = st.one_of(
@@ -168,3 +171,77 @@ def test_the_generator_reaches_both_sides() -> None:
 
     probe()
     assert seen[True] >= 40 and seen[False] >= 40, seen  # at least a tenth of the examples on each side
+
+
+# --- the wire's event time, read without datetime on the hot path ------------------------
+
+WIRE_TIME = re.compile(WIRE_TIME_PATTERN)
+ZONES = st.sampled_from(["Z", "+00:00", "-00:00", "+05:30", "-09:59", "+23:59", "-23:59", "+24:00", "+05:60"])
+
+
+@st.composite
+def wire_times(draw: st.DrawFn) -> str:
+    """Text of the wire's form, the fields anywhere in (and a little past) their ranges."""
+    year = draw(st.integers(1, 9999))
+    month, day = draw(st.integers(0, 13)), draw(st.integers(0, 32))
+    hour, minute, second = draw(st.integers(0, 25)), draw(st.integers(0, 61)), draw(st.integers(0, 61))
+    digits = draw(st.integers(0, 7))
+    fraction = "." + draw(st.text("0123456789", min_size=digits, max_size=digits)) if digits else ""
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}{fraction}{draw(ZONES)}"
+
+
+@st.composite
+def near_wire_times(draw: st.DrawFn) -> str:
+    """A wire time with a character replaced, inserted or removed (what a hand-written producer gets wrong)."""
+    text = draw(wire_times())
+    at = draw(st.integers(0, len(text)))
+    char = draw(st.sampled_from(list("0123456789:-+.,TtZz W\uff12\u0663")))
+    how = draw(st.integers(0, 2))
+    if how == 0:
+        return text[:at] + char + text[at + 1 :]
+    if how == 1:
+        return text[:at] + char + text[at:]
+    return text[:at] + text[at + 1 :]
+
+
+def _reference(text: str) -> float | None:
+    """What the decoder did before: the pattern, then datetime."""
+    if WIRE_TIME.search(text) is None:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except (ValueError, OverflowError):
+        return None
+
+
+@settings(max_examples=5000, deadline=None)
+@given(st.one_of(wire_times(), near_wire_times(), TIMES))
+def test_wire_time_is_the_pattern_then_fromisoformat(text: str) -> None:
+    got, want = wire_time(text), _reference(text)
+    if want is None:
+        assert got is None, text  # declined: the slow path (pydantic) accepts or explains
+    else:
+        assert got is not None and struct.pack("<d", got) == struct.pack("<d", want), text
+
+
+def test_wire_time_reads_what_the_wire_carries() -> None:
+    for text in ("2026-11-01T12:00:00Z", "2026-11-01T12:00:00.5Z", "2026-11-01T12:00:00.123456+05:30",
+                 "2026-02-28T23:59:59.999999-09:00", "1969-12-31T23:59:59Z", "9999-12-31T23:59:59.999999Z"):
+        assert wire_time(text) == datetime.fromisoformat(text).timestamp(), text
+    declined = [
+        "2026-11-01T23:59:60Z",  # a leap second: datetime refuses it, pydantic explains
+        "2026-02-30T12:00:00Z",
+        "2026-11-01T24:00:00Z",
+        "2026-11-01T12:00:00+24:00",
+        "2026-11-01T12:00:00.1234567Z",
+        "2026-11-01t12:00:00Z",
+        "2026-11-01T12:00:00z",
+        "2026-11-01T12:00:00",
+        "2026-11-01T12:00:00+0530",
+        "2026-11-01T1\uff12:00:00Z",  # a digit that is not ASCII
+        "2026-11-01T12:00:00,5Z",
+        "2026-11-01T12:00:00.Z",
+        "2026-11-01T12:00:00+05:30:15",
+        "2026-11-01T12:00Z",
+    ]
+    assert [t for t in declined if wire_time(t) is not None] == []
