@@ -31,6 +31,8 @@ Hashes = npt.NDArray[np.int64]
 # Under this many events `fresh` goes event by event in Python: numpy's per-call costs
 # outweigh its per-event savings (tests check both paths give the same answers).
 SMALL_BATCH = 64
+TAIL_MAX = 256  # ids a day keeps in a set (about 60 bytes each) before they become a sorted run
+_UNSIGNED = (1 << 64) - 1
 
 
 def event_id_hash(event_id: str) -> int:
@@ -39,12 +41,34 @@ def event_id_hash(event_id: str) -> int:
 
 
 class _Day:
-    __slots__ = ("runs",)
+    """One day's ids: sorted int64 runs, and the few most recent ids of small batches in a set."""
+
+    __slots__ = ("runs", "tail")
 
     def __init__(self, runs: list[Hashes] | None = None) -> None:
         self.runs: list[Hashes] = runs or []
+        # Unsigned hashes added by small batches, not in a run yet (at most TAIL_MAX): a live
+        # batch brings a few ids per community, and a run for each would mean a numpy search
+        # per run for every later batch.
+        self.tail: set[int] = set()
 
     def contains(self, hashes: Hashes) -> npt.NDArray[np.bool_]:
+        found = self._in_runs(hashes)
+        tail = self.tail
+        if tail:
+            found |= np.fromiter([h in tail for h in hashes.view(np.uint64).tolist()], bool, len(hashes))
+        return found
+
+    def contains_few(self, hashes: list[int]) -> list[bool]:
+        """`contains` for a few unsigned hashes, as a list."""
+        tail = self.tail
+        found = [h in tail for h in hashes]
+        if self.runs:
+            in_runs = self._in_runs(np.array(hashes, np.uint64).view(np.int64)).tolist()
+            found = [a or b for a, b in zip(found, in_runs, strict=True)]
+        return found
+
+    def _in_runs(self, hashes: Hashes) -> npt.NDArray[np.bool_]:
         found = np.zeros(len(hashes), bool)
         for run in self.runs:
             # past the end clips to the largest hash, which is below the one sought: no match
@@ -59,23 +83,46 @@ class _Day:
             last = runs.pop()
             runs[-1] = np.sort(np.concatenate((runs[-1], last)), kind="mergesort")
 
+    def add_few(self, new: list[int]) -> None:
+        """Remember a few unsigned hashes, none of them known yet."""
+        tail = self.tail
+        tail.update(new)
+        if len(tail) >= TAIL_MAX:
+            self.flush()
+
+    def flush(self) -> None:
+        """The tail becomes a run."""
+        if self.tail:
+            run = np.sort(np.array(list(self.tail), np.uint64).view(np.int64))
+            self.tail = set()
+            self.add(run)
+
+    def discard(self, h: int) -> None:
+        """Forget one (signed) hash."""
+        self.runs = [kept for kept in (run[run != h] for run in self.runs) if len(kept)]
+        self.tail.discard(h & _UNSIGNED)
+
     def hashes(self) -> Hashes:
-        if len(self.runs) == 1:
-            return self.runs[0]
-        return np.sort(np.concatenate(self.runs)) if self.runs else np.zeros(0, np.int64)
+        runs = self.runs
+        if self.tail:
+            runs = [*runs, np.array(list(self.tail), np.uint64).view(np.int64)]
+        if len(runs) == 1:
+            return np.sort(runs[0]) if self.tail else runs[0]
+        return np.sort(np.concatenate(runs)) if runs else np.zeros(0, np.int64)
 
     def __len__(self) -> int:
-        return sum(len(run) for run in self.runs)
+        return sum(len(run) for run in self.runs) + len(self.tail)
 
 
 class EventIdMemory:
     """The ids seen per day of event time; `fresh` filters a batch down to the events to score."""
 
-    __slots__ = ("_days", "next_housekeeping", "window")
+    __slots__ = ("_days", "_tail_day", "next_housekeeping", "window")
 
     def __init__(self, window: float) -> None:
         self.window = window
         self._days: dict[int, _Day] = {}
+        self._tail_day = -1  # the one day whose tail may hold ids (small batches fill the newest day's)
         # The earliest time a day expires: the caller runs `housekeep` once its clock reaches it,
         # so at the end of every batch exactly the days that expired by then are gone.
         self.next_housekeeping = math.inf
@@ -178,7 +225,7 @@ class EventIdMemory:
             if bucket is None:
                 continue
             asked = hashes if one_day else [h for h, d in zip(hashes, days, strict=True) if d == day]
-            found = bucket.contains(np.array(asked, np.uint64).view(np.int64)).tolist()
+            found = bucket.contains_few(asked)
             if True in found:
                 seen.update(
                     (h if one_day else (day, h)) for h, hit in zip(asked, found, strict=True) if hit
@@ -202,13 +249,13 @@ class EventIdMemory:
                     floor = clock - lateness
         if one_day:
             if kept_keys:
-                self._day(first_day).add(np.sort(np.array(kept_keys, np.uint64).view(np.int64)))
+                self._add_few(first_day, kept_keys)
         else:
             by_day: dict[int, list[int]] = {}
             for day, h in kept_keys:
                 by_day.setdefault(day, []).append(h)
             for day, day_hashes in by_day.items():
-                self._day(day).add(np.sort(np.array(day_hashes, np.uint64).view(np.int64)))
+                self._add_few(day, day_hashes)
         return kept, late, duplicates, clock
 
     def _fresh_slowly(
@@ -221,11 +268,8 @@ class EventIdMemory:
     ) -> tuple[list[EventRecord], int, int, float]:
         # Undo what the first pass remembered, then go one event at a time.
         for i in first_pass.tolist():
-            day = self._days[int(ts[i] // DAY_SECONDS)]
-            h = event_id_hash(events[i][0])
-            day.runs = [run[run != h] for run in day.runs]
-            day.runs = [run for run in day.runs if len(run)]
-        for key in [key for key, day in self._days.items() if not day.runs]:
+            self._days[int(ts[i] // DAY_SECONDS)].discard(event_id_hash(events[i][0]))
+        for key in [key for key, day in self._days.items() if not len(day)]:
             del self._days[key]
         self.next_housekeeping = (min(self._days) + 1) * DAY_SECONDS + self.window if self._days else math.inf
         kept: list[EventRecord] = []
@@ -239,6 +283,15 @@ class EventIdMemory:
                 kept.append(event)
                 clock = max(clock, event[4])
         return kept, late, duplicates, clock
+
+    def _add_few(self, day: int, hashes: list[int]) -> None:
+        """Remember a few unsigned hashes of `day`, none known yet, in its tail (any other day's becomes a run)."""
+        if day != self._tail_day:
+            before = self._days.get(self._tail_day)
+            if before is not None:
+                before.flush()
+            self._tail_day = day
+        self._day(day).add_few(hashes)
 
     def housekeep(self, clock: float) -> None:
         """Forget days that ended a window before `clock` (any re-delivery of them is late)."""

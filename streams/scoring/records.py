@@ -86,7 +86,7 @@ class MemberColumns:
 
     community_id: str
     member_ids: list[str]
-    tier: Any  # numpy arrays, one entry per member
+    tier: Any  # numpy arrays (`array`s in a block of a few members), one entry per member
     creation: Any
     curation: Any
     received: Any

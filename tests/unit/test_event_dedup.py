@@ -43,12 +43,16 @@ def _batches(seed: int) -> list[list[EventRecord]]:
     return out
 
 
-def _replay(batches: list[list[EventRecord]], small_below: int, monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    monkeypatch.setattr(event_dedup, "SMALL_BATCH", small_below)
+def _replay(
+    batches: list[list[EventRecord]], small_below: int | list[int], monkeypatch: pytest.MonkeyPatch
+) -> list[object]:
+    """Answers batch by batch; `small_below` may change from batch to batch (both paths on one memory)."""
     memory = EventIdMemory(WINDOW)
     clock = float("-inf")
     answers: list[object] = []
-    for batch in batches:
+    for k, batch in enumerate(batches):
+        below = small_below if isinstance(small_below, int) else small_below[k % len(small_below)]
+        monkeypatch.setattr(event_dedup, "SMALL_BATCH", below)
         kept, late, duplicates, clock = memory.fresh(batch, clock, LATENESS)
         if clock >= memory.next_housekeeping:
             memory.housekeep(clock)
@@ -63,6 +67,20 @@ def test_the_python_path_answers_as_the_numpy_path(seed: int, monkeypatch: pytes
     numpy = _replay(batches, 0, monkeypatch)
     assert python == numpy
     assert sum(a[2] for a in python) > 0 and sum(a[1] for a in python) > 0  # both rules were exercised
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("tail_max", [1, 4, 50])
+def test_a_day_answers_the_same_whatever_its_tail_holds(
+    seed: int, tail_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small batches keep a day's newest ids in a set until TAIL_MAX, then as a run: the answers,
+    the snapshot and the count never depend on where an id is held, nor on which path added it."""
+    batches = _batches(seed)
+    numpy = _replay(batches, 0, monkeypatch)
+    monkeypatch.setattr(event_dedup, "TAIL_MAX", tail_max)
+    assert _replay(batches, 10**9, monkeypatch) == numpy
+    assert _replay(batches, [10**9, 0, 10**9], monkeypatch) == numpy  # the paths take turns on one memory
 
 
 def test_the_python_path_counts_repeats_late_events_and_remembers_days(monkeypatch: pytest.MonkeyPatch) -> None:

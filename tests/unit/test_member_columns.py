@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from array import array
+
 import pyarrow as pa
 import pytest
 
@@ -10,6 +12,7 @@ from streams.config import Settings
 from streams.event_record import COMMENT, JOIN, LIKE, MEMBER, MODERATOR
 from streams.event_record import EventRecord as E
 from streams.scoring import CommunityRow, TierChangeRecord
+from streams.scoring.community import SMALL_BLOCK
 from streams.spam.flags import STATUSES
 from streams.state_registry import StateRegistry, member_block, member_rows_of
 from streams.worker.rows import (
@@ -120,3 +123,23 @@ def test_rows_the_scorer_resolved_give_the_same_block_as_looking_members_up() ->
         assert getattr(by_rows, field).tolist() == getattr(looked_up, field).tolist(), field
     with pytest.raises(KeyError, match="nobody"):
         scorer.member_columns(["nobody"], outcome.touched_rows)
+
+
+def test_a_block_of_a_few_members_is_the_numpy_block_value_for_value() -> None:
+    """Blocks of up to SMALL_BLOCK members are read without numpy: the same rows, the same table."""
+    settings = Settings()
+    registry = StateRegistry(settings.scoring(), settings.spam())
+    events = _events() + [
+        E(f"x{i}", LIKE if i % 3 else COMMENT, "c", f"m{i}", T0 + 200_000 + i, MODERATOR if i == 7 else MEMBER,
+          "p", "star" if i % 2 else f"m{i - 1}", 0, 7 if i % 3 == 0 else None, 0)
+        for i in range(SMALL_BLOCK * 3)
+    ]
+    registry.apply([(e, 0, i) for i, e in enumerate(events)])
+    c = registry.communities["c"]
+    names = c.scorer.member_ids()
+    assert len(names) > 2 * SMALL_BLOCK
+    whole = member_block(c, names)
+    pieces = [member_block(c, names[k : k + SMALL_BLOCK]) for k in range(0, len(names), SMALL_BLOCK)]
+    assert not isinstance(whole.creation, array) and all(isinstance(p.creation, array) for p in pieces)
+    assert member_rows_of(whole) == [row for p in pieces for row in member_rows_of(p)]
+    assert member_state_arrow([whole], 5, 0.1).equals(member_state_arrow(pieces, 5, 0.1))
