@@ -11,11 +11,12 @@ once per envelope.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import InvalidProducerEpoch, KafkaError, OutOfOrderSequenceNumber, UnknownProducerId
 
 from streams.config import TOPIC_EVENTS
 from streams.envelopes import HEADERS, EnvelopeBatcher, EnvelopeLimits, partition_for
@@ -25,6 +26,15 @@ log = logging.getLogger(__name__)
 
 class KafkaUnavailable(RuntimeError):
     pass
+
+
+# Refusals that last as long as the producer does: the broker no longer accepts its sequence
+# numbers. aiokafka neither resets the sequence nor bumps the epoch, so batches that expired while
+# Kafka was away (each took sequence numbers it never appended) left a gap that refuses every
+# later batch of that partition with OutOfOrderSequenceNumber, for good. Such a producer is
+# replaced by a new one (a new producer id starts at sequence 0); the requests that met it were
+# answered 503 and are sent again.
+LOST_SEQUENCE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
 
 
 class EventProducer:
@@ -37,6 +47,7 @@ class EventProducer:
         self._lock = asyncio.Lock()
         self._envelopes = EnvelopeBatcher(self._send_envelope, envelope_limits)
         self._partitions: int | None = None
+        self._retiring: set[asyncio.Task[None]] = set()  # replaced producers, being stopped
 
     async def _ensure(self) -> AIOKafkaProducer:
         if self._producer is not None:
@@ -64,7 +75,9 @@ class EventProducer:
         """Send (key, value) pairs; return once Kafka acknowledged all of them."""
         producer = await self._ensure()
         try:
-            futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
+            futures = [
+                self._watch(await producer.send(topic, value=value, key=key), producer) for key, value in messages
+            ]
             await asyncio.wait_for(asyncio.gather(*futures), self.timeout_s)
         except (KafkaError, TimeoutError, OSError) as exc:
             raise KafkaUnavailable(f"Kafka did not acknowledge in {self.timeout_s}s: {exc!r}") from exc
@@ -74,7 +87,8 @@ class EventProducer:
         producer = await self._ensure()
         try:
             partitions = sorted(await asyncio.wait_for(producer.partitions_for(topic), self.timeout_s))
-            futures = [await producer.send(topic, value=value, key=key, partition=p) for p in partitions]
+            futures = [self._watch(await producer.send(topic, value=value, key=key, partition=p), producer)
+                       for p in partitions]
             await asyncio.wait_for(asyncio.gather(*futures), self.timeout_s)
         except (KafkaError, TimeoutError, OSError) as exc:
             raise KafkaUnavailable(f"Kafka did not acknowledge in {self.timeout_s}s: {exc!r}") from exc
@@ -112,7 +126,25 @@ class EventProducer:
         fut: asyncio.Future[object] = await producer.send(
             TOPIC_EVENTS, value=value, partition=partition, headers=HEADERS
         )
+        return self._watch(fut, producer)
+
+    def _watch(self, fut: asyncio.Future[object], producer: AIOKafkaProducer) -> asyncio.Future[object]:
+        """`fut` (a send of `producer`), with the producer replaced if the broker lost its sequence."""
+        fut.add_done_callback(lambda done: self._check_sequence(done, producer))
         return fut
+
+    def _check_sequence(self, fut: asyncio.Future[object], producer: AIOKafkaProducer) -> None:
+        if fut.cancelled() or not isinstance(fut.exception(), LOST_SEQUENCE) or self._producer is not producer:
+            return
+        log.warning("Kafka refuses this producer's sequence (%r): replacing the producer", fut.exception())
+        self._producer = None  # the next send starts a new one
+        task = asyncio.ensure_future(self._stop_quietly(producer))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _stop_quietly(self, producer: AIOKafkaProducer) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), self.timeout_s * 2)
 
     async def ready(self) -> tuple[bool, str]:
         try:
@@ -124,6 +156,8 @@ class EventProducer:
 
     async def close(self) -> None:
         await self._envelopes.flush_all()
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
