@@ -87,8 +87,9 @@ class EventProducer:
         producer = await self._ensure()
         try:
             partitions = sorted(await asyncio.wait_for(producer.partitions_for(topic), self.timeout_s))
-            futures = [self._watch(await producer.send(topic, value=value, key=key, partition=p), producer)
-                       for p in partitions]
+            futures = [
+                self._watch(await producer.send(topic, value=value, key=key, partition=p), producer) for p in partitions
+            ]
             await asyncio.wait_for(asyncio.gather(*futures), self.timeout_s)
         except (KafkaError, TimeoutError, OSError) as exc:
             raise KafkaUnavailable(f"Kafka did not acknowledge in {self.timeout_s}s: {exc!r}") from exc

@@ -93,9 +93,13 @@ class _Day:
     def flush(self) -> None:
         """The tail becomes a run."""
         if self.tail:
-            run = np.sort(np.array(list(self.tail), np.uint64).view(np.int64))
+            run = self._tail_run()
             self.tail = set()
             self.add(run)
+
+    def _tail_run(self) -> Hashes:
+        """The tail as a run: sorted signed hashes."""
+        return np.sort(np.array(list(self.tail), np.uint64).view(np.int64))
 
     def discard(self, h: int) -> None:
         """Forget one (signed) hash."""
@@ -103,11 +107,9 @@ class _Day:
         self.tail.discard(h & _UNSIGNED)
 
     def hashes(self) -> Hashes:
-        runs = self.runs
-        if self.tail:
-            runs = [*runs, np.array(list(self.tail), np.uint64).view(np.int64)]
+        runs = [*self.runs, self._tail_run()] if self.tail else self.runs
         if len(runs) == 1:
-            return np.sort(runs[0]) if self.tail else runs[0]
+            return runs[0]
         return np.sort(np.concatenate(runs)) if runs else np.zeros(0, np.int64)
 
     def __len__(self) -> int:
