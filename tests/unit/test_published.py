@@ -129,7 +129,7 @@ def test_a_record_larger_than_a_batch_is_refused_not_dropped() -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     at=st.floats(0, 4_102_444_800),
-    scores=st.tuples(*[st.floats(0, 1e12) | st.sampled_from([0.0, 3.0, 1e-300, 2.7]) for _ in range(3)]),
+    scores=st.tuples(*[st.floats(0, 1e300) | st.sampled_from([0.0, 3.0, 1e-300, 2.7, 1e16]) for _ in range(3)]),
     member=st.text(max_size=20),
 )
 def test_the_fast_tier_change_json_is_the_models_byte_for_byte(
@@ -137,3 +137,38 @@ def test_the_fast_tier_change_json_is_the_models_byte_for_byte(
 ) -> None:
     record = TierChangeRecord("c1", member, "curator", "ambassador", at, *scores)
     assert published.tier_change_value(record) == published.tier_change(record).model_dump_json().encode()
+
+
+# any float, and those around where msgspec's exponents stop looking like the model's (1e16)
+_scores = st.floats() | st.sampled_from([1e16, -1e16, 9.999999999999998e15, 1e-7, 0.0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    changes=st.lists(
+        st.tuples(
+            st.text(max_size=12),
+            st.text(max_size=12),
+            st.sampled_from([t.value for t in Tier]),
+            st.sampled_from([t.value for t in Tier]),
+            st.floats(0, 4_102_444_800),
+            _scores,
+            _scores,
+            _scores,
+        ),
+        max_size=30,
+    )
+)
+def test_many_tier_changes_written_at_once_are_each_ones_own_bytes(changes: list[tuple[Any, ...]]) -> None:
+    records = [TierChangeRecord(*c) for c in changes]
+    values = published.tier_change_values(records)
+    assert values == [published.tier_change_value(r) for r in records]
+    for record, value in zip(records, values, strict=True):
+        if all(abs(s) < float("inf") for s in record[5:]):
+            assert value == published.tier_change(record).model_dump_json().encode()
+
+
+def test_a_tier_the_model_does_not_know_is_refused_among_many() -> None:
+    good = TierChangeRecord("c1", "m1", "lurker", "curator", T, 1.0, 2.0, 0.0)
+    with pytest.raises(ValueError, match="legend"):
+        published.tier_change_values([good, good._replace(to_tier="legend"), good])
