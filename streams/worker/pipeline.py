@@ -10,6 +10,7 @@ GIL), the same batch is scored: the two overlap on a two-core machine.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -279,16 +280,13 @@ class Pipeline:
 
     def _observe(self, decoded: Decoded, outputs: Outputs) -> None:
         metrics.BATCH_SIZE.observe(len(decoded.records))
-        counts = [0, 0, 0, 0]
-        for rec in decoded.records:
-            counts[rec.type] += 1
-        for code, n in enumerate(counts):
-            if n:
-                metrics.EVENTS_PROCESSED.labels(TYPE_NAMES[code]).inc(n)
+        # counted first, then one labelled increment per label set (`labels` costs a few µs a call)
+        for code, n in Counter([rec.type for rec in decoded.records]).items():
+            metrics.EVENTS_PROCESSED.labels(TYPE_NAMES[code]).inc(n)
         for dl in decoded.dead_letters:
             metrics.EVENTS_DLQ.labels(dl.reason).inc()
-        for t in outputs.tier_changes:
-            metrics.TIER_TRANSITIONS.labels(t.from_tier, t.to_tier).inc()
+        for (from_tier, to_tier), n in Counter([(t.from_tier, t.to_tier) for t in outputs.tier_changes]).items():
+            metrics.TIER_TRANSITIONS.labels(from_tier, to_tier).inc(n)
         for f in outputs.flags:
             if f.status == "flagged":
                 for reason in f.reasons:

@@ -113,3 +113,33 @@ def test_replay_changes_state_and_writes_nothing() -> None:
     assert pipeline.replay([Incoming(envelope([event(1, "join"), event(2)]), 0, 0, NOW)]) == 2
     assert client.tables == {}
     assert pipeline.registry.tracked_members() == 2
+
+
+def test_a_stored_batch_counts_its_events_by_type_and_its_tier_changes_by_transition() -> None:
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    def counts() -> list[float]:
+        return [
+            sample("engage_events_processed_total", type="like"),
+            sample("engage_events_processed_total", type="comment"),
+            sample("engage_tier_transitions_total", from_tier="lurker", to_tier="curator"),
+            sample("engage_tier_transitions_total", from_tier="curator", to_tier="creator"),
+        ]
+
+    pipeline, _ = make_pipeline()
+    lines = [event(i) for i in range(7)] + [event(10 + i, "comment", content_fingerprint=1000 + i) for i in range(3)]
+    before = counts()
+    result = pipeline.process([Incoming(envelope(lines), 0, 0, NOW)])
+    after = counts()
+    changes = result.outputs.tier_changes
+    assert changes  # three members liking and commenting move up
+    want = [
+        7.0,
+        3.0,
+        float(sum((t.from_tier, t.to_tier) == ("lurker", "curator") for t in changes)),
+        float(sum((t.from_tier, t.to_tier) == ("curator", "creator") for t in changes)),
+    ]
+    assert [a - b for a, b in zip(after, before, strict=True)] == want
