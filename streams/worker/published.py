@@ -84,7 +84,7 @@ def tier_change_values(changes: Sequence[TierChangeRecord]) -> list[bytes]:
     """`tier_change_value` of each change, the same bytes, written in one msgspec call.
 
     A batch may change thousands of tiers, and the per-record dict and call of
-    `tier_change_value` were a tenth of a busy worker's event loop; here a change costs a
+    `tier_change_value` were a fifth of a catching-up worker's event loop; here a change costs a
     struct (tests/unit/test_published.py holds the two byte for byte)."""
     fromtimestamp = datetime.fromtimestamp
     structs = []
