@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import InvalidProducerEpoch, KafkaError, OutOfOrderSequenceNumber, UnknownProducerId
@@ -75,9 +76,7 @@ class EventProducer:
         """Send (key, value) pairs; return once Kafka acknowledged all of them."""
         producer = await self._ensure()
         try:
-            futures = [
-                self._watch(await producer.send(topic, value=value, key=key), producer) for key, value in messages
-            ]
+            futures = [await self._send(producer, topic, value=value, key=key) for key, value in messages]
             await asyncio.wait_for(asyncio.gather(*futures), self.timeout_s)
         except (KafkaError, TimeoutError, OSError) as exc:
             raise KafkaUnavailable(f"Kafka did not acknowledge in {self.timeout_s}s: {exc!r}") from exc
@@ -87,9 +86,7 @@ class EventProducer:
         producer = await self._ensure()
         try:
             partitions = sorted(await asyncio.wait_for(producer.partitions_for(topic), self.timeout_s))
-            futures = [
-                self._watch(await producer.send(topic, value=value, key=key, partition=p), producer) for p in partitions
-            ]
+            futures = [await self._send(producer, topic, value=value, key=key, partition=p) for p in partitions]
             await asyncio.wait_for(asyncio.gather(*futures), self.timeout_s)
         except (KafkaError, TimeoutError, OSError) as exc:
             raise KafkaUnavailable(f"Kafka did not acknowledge in {self.timeout_s}s: {exc!r}") from exc
@@ -124,13 +121,11 @@ class EventProducer:
 
     async def _send_envelope(self, partition: int, value: bytes) -> asyncio.Future[object]:
         producer = await self._ensure()
-        fut: asyncio.Future[object] = await producer.send(
-            TOPIC_EVENTS, value=value, partition=partition, headers=HEADERS
-        )
-        return self._watch(fut, producer)
+        return await self._send(producer, TOPIC_EVENTS, value=value, partition=partition, headers=HEADERS)
 
-    def _watch(self, fut: asyncio.Future[object], producer: AIOKafkaProducer) -> asyncio.Future[object]:
-        """`fut` (a send of `producer`), with the producer replaced if the broker lost its sequence."""
+    async def _send(self, producer: AIOKafkaProducer, topic: str, **record: Any) -> asyncio.Future[object]:
+        """One record sent by `producer`, which is replaced if the broker lost its sequence."""
+        fut: asyncio.Future[object] = await producer.send(topic, **record)
         fut.add_done_callback(lambda done: self._check_sequence(done, producer))
         return fut
 
