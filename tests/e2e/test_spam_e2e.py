@@ -124,13 +124,15 @@ def test_moderation_clear_and_confirm_go_through_kafka(
     status = f"SELECT spam_status FROM engagement.member_state FINAL WHERE community_id = '{cid}' AND member_id = "
     wait_for(lambda: query(e2e_settings, status + f"'{to_clear}'", "TSV").strip() == b"cleared", 60, "the clear")
     wait_for(lambda: query(e2e_settings, status + f"'{to_confirm}'", "TSV").strip() == b"confirmed", 60, "confirm")
-    flag = rows(
-        e2e_settings,
+    # A decision's rows go to several tables one write after another (member_state first): the
+    # flag and the decision itself may land a moment after the status the waits above saw.
+    flag_sql = (
         "SELECT status, decided_by FROM engagement.spam_flags FINAL "
-        f"WHERE community_id = '{cid}' AND member_id = '{to_clear}' ORDER BY version DESC LIMIT 1",
-    )[0]
-    assert flag == {"status": "cleared", "decided_by": "mod-ana"}
-    assert scalar(e2e_settings, f"SELECT count() FROM engagement.moderation FINAL WHERE community_id = '{cid}'") >= 2
+        f"WHERE community_id = '{cid}' AND member_id = '{to_clear}' ORDER BY version DESC LIMIT 1"
+    )
+    wait_for(lambda: rows(e2e_settings, flag_sql) == [{"status": "cleared", "decided_by": "mod-ana"}], 30, "the flag")
+    decisions = f"SELECT count() FROM engagement.moderation FINAL WHERE community_id = '{cid}'"
+    wait_for(lambda: scalar(e2e_settings, decisions) >= 2, 30, "both decisions stored")
     # the cleared member is back in the community's numbers
     wait_for(lambda: _members(e2e_settings, cid) == members_before + 1, 30, "the cleared member counted")
     r = httpx.post(
