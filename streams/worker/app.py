@@ -20,7 +20,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -87,21 +86,18 @@ class EventsAgent:
             firsts: dict[int, int] = {}
             for m in batch:
                 firsts.setdefault(m.partition, m.offset)
-            await self.partitions.ensure_all(firsts)
-            finishing: asyncio.Future[None] | None = None  # steps 4-5 of the piece before
+            for p, first in firsts.items():
+                await self.partitions.ensure(p, first)
+            finishing: asyncio.Future[None] | None = None  # steps 3-4 of the piece before
             try:
-                # 2. Each partition's log exactly once, in order: messages applied already are
-                #    dropped, messages missing before one are read from the log (recovery.py).
-                async with contextlib.aclosing(self.partitions.contiguous(batch)) as runs:
-                    async for run in runs:
-                        for piece in pieces(run, self.settings.batch_max_events):
-                            # 3. Decode, score, store the raw events, start storing the derived
-                            #    rows (off the event loop, while steps 4-5 of the piece before run).
-                            result = await asyncio.to_thread(self.pipeline.begin, piece)
-                            self.partitions.applied(piece)
-                            if finishing is not None:
-                                await finishing  # pieces publish in log order
-                            finishing = asyncio.ensure_future(self.finish(result))
+                for piece in pieces(batch, self.settings.batch_max_events):
+                    # 2. Decode, score, store the raw events, start storing the derived rows
+                    #    (off the event loop, while steps 3-4 of the piece before run).
+                    result = await asyncio.to_thread(self.pipeline.begin, piece)
+                    self.partitions.applied(piece)
+                    if finishing is not None:
+                        await finishing  # pieces publish in log order
+                    finishing = asyncio.ensure_future(self.finish(result))
                 if finishing is not None:
                     await finishing
             except BaseException as exc:  # the batch is not acknowledged: it is processed again
@@ -113,19 +109,19 @@ class EventsAgent:
                 if not isinstance(exc, asyncio.CancelledError) or self.stopping.is_set():
                     keep_unacknowledged(events)
                 raise
-            # 6. A checkpoint when due: only here, between batches, so never a half-stored batch;
+            # 5. A checkpoint when due: only here, between batches, so never a half-stored batch;
             #    the most overdue partition only, copied now and written while the next batch runs.
             if self.partitions.checkpoint_due():
                 await self.partitions.checkpoint(self.partitions.overdue(1), wait=False)
         metrics.TRACKED_MEMBERS.set(self.partitions.registry.tracked_members())
-        # 7. Returning lets take() acknowledge the batch; Faust commits the offsets.
+        # 6. Returning lets take() acknowledge the batch; Faust commits the offsets.
 
     async def finish(self, result: BatchResult) -> None:
-        """Steps 4 and 5 of one piece of a batch."""
-        # 4. Dead letters are durable before the batch is acknowledged.
+        """Steps 3 and 4 of one piece of a batch."""
+        # 3. Dead letters are durable before the batch is acknowledged.
         await self.send_dead_letters(result.dead_letters)
-        # 5. Tier changes and flags for downstream consumers (at least once), while ClickHouse
-        #    stores the derived rows of step 3; then those rows are stored too.
+        # 4. Tier changes and flags for downstream consumers (at least once), while ClickHouse
+        #    stores the derived rows of step 2; then those rows are stored too.
         await self.publisher.outputs(TOPIC_TIER_CHANGES, TOPIC_SPAM_FLAGS, result.outputs)
         await asyncio.wrap_future(result.stored)
         self.pipeline.kill_switch.at("batch")  # drills only (streams/worker/faults.py)
@@ -262,8 +258,8 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
         lambda p, k, v: snapshot_table.send_changelog(p, k, v, value_serializer="raw"),
     )
 
-    async def committed(partitions: Sequence[int]) -> dict[int, int]:
-        return await _committed(settings, partitions)
+    async def committed(partition: int) -> int:
+        return await _committed(settings, partition)
 
     partitions = Partitions(settings, registry, pipeline, snapshots, committed, kill_switch=kill_switch)
     agent = EventsAgent(app, settings, partitions, pipeline, stopping)
@@ -471,8 +467,8 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
             raise SystemExit(EXIT_FAILURE)
 
 
-async def _committed(settings: Settings, partitions: Sequence[int]) -> dict[int, int]:
-    """The group's committed offset of each events partition (0 when none)."""
+async def _committed(settings: Settings, partition: int) -> int:
+    """The group's committed offset of one events partition (0 when none)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
@@ -480,12 +476,9 @@ async def _committed(settings: Settings, partitions: Sequence[int]) -> dict[int,
     )
     await consumer.start()
     try:
-        tps = [TopicPartition(TOPIC_EVENTS, p) for p in partitions]
-        consumer.assign(tps)
-        out = {}
-        for tp in tps:
-            committed = await consumer.committed(tp)
-            out[tp.partition] = int(committed) if committed is not None else 0
-        return out
+        tp = TopicPartition(TOPIC_EVENTS, partition)
+        consumer.assign([tp])
+        committed = await consumer.committed(tp)
+        return int(committed) if committed is not None else 0
     finally:
         await consumer.stop()

@@ -2,11 +2,8 @@
 
 Event sourcing with checkpoints (streams/snapshots.py has the format): a partition's
 state is restored from its snapshots, then the log between the snapshot marker and
-the group's committed offset is re-applied through the pipeline's decode and state
-steps (those events are stored already). Every batch then continues each partition's
-log exactly (`contiguous`): a message at or below the newest offset applied is in
-state and stored, and is dropped; messages missing before one Faust hands us are
-read from the log and processed in their place. A checkpoint is taken only between batches, never while a batch is
+the first offset this worker is handed is re-applied through the pipeline's decode
+and state steps. A checkpoint is taken only between batches, never while a batch is
 applied but not yet stored, and a busy worker checkpoints one partition at a time. One
 lock serialises everything that touches state, so batches, moderation decisions and
 checkpoints never interleave.
@@ -17,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -31,8 +28,7 @@ from streams.worker.pipeline import Incoming, Pipeline
 
 log = logging.getLogger(__name__)
 
-# partitions -> the group's committed offset of each (0 when it has none)
-Committed = Callable[[Sequence[int]], Awaitable[dict[int, int]]]
+Committed = Callable[[int], Awaitable[int]]  # partition -> the group's committed offset
 
 
 class ErasureLog(Protocol):
@@ -66,34 +62,15 @@ class Partitions:
         self._writing: asyncio.Future[None] | None = None  # the last checkpoint's snapshots, being written
         self.erasures: ErasureLog | None = None
 
-    async def ensure_all(self, firsts: dict[int, int]) -> None:
-        """`ensure` each partition of a batch not restored yet (`firsts`: its first offset in the
-        batch), asking the group's committed offsets of all of them at once (call under `lock`)."""
-        new = [p for p in firsts if p not in self.ready]
-        if new:
-            committed = await self.committed(new)
-            for p in new:
-                await self.ensure(p, firsts[p], committed.get(p, 0))
-
-    async def ensure(self, partition: int, first_offset: int | None, committed: int | None = None) -> None:
-        """Restore `partition` and replay its log tail up to the group's committed offset
-        (call under `lock`).
-
-        The tail ends at the commit, not at the first offset Faust hands us: after a
-        rebalance Faust can hand a record it fetched before it, ahead of the commit
-        (faust-streaming#221), and the events between were never stored. Replayed as a tail
-        they would be in state with no rows, and processed next as duplicates; instead
-        `contiguous` reads them from the log and processes them with their rows."""
+    async def ensure(self, partition: int, first_offset: int | None) -> None:
+        """Restore `partition` and replay its log tail up to `first_offset` (call under `lock`)."""
         if partition in self.ready:
             return
         before = len(self.registry.communities)
         marker = self.snapshots.restore_partition(self.registry, partition)
         metrics.STATE_RESTORED.inc(len(self.registry.communities) - before)
         stale = await self.erasures.load(partition) if self.erasures is not None else ()
-        if committed is None:
-            committed = (await self.committed([partition])).get(partition, 0)
-        # no commit yet: the group starts where Faust starts it; one below the commit: read again
-        end = first_offset if first_offset is not None and not 0 < committed < first_offset else committed
+        end = first_offset if first_offset is not None else await self.committed(partition)
         replayed = await self._replay(partition, marker + 1, end)
         metrics.STATE_REPLAYED.inc(replayed)
         if replayed:
@@ -103,39 +80,6 @@ class Partitions:
         self.checkpointed[partition] = time.monotonic()
         if stale and self.erasures is not None:  # snapshots older than an erasure: rebuild without the member
             await self.erasures.apply(partition, stale)
-
-    async def contiguous(self, batch: Sequence[Incoming]) -> AsyncGenerator[list[Incoming], None]:
-        """`batch` as the continuation of each ready partition's log, in runs (call under `lock`,
-        after `ensure_all`).
-
-        A message at or below its partition's newest applied offset is in state, and its rows
-        are stored (the tail replayed by `ensure` ends at the group's commit; a checkpoint is
-        taken after its batch is stored): it is dropped. Messages missing before one are read
-        from the log and yielded in their place, in runs of at most 500 messages, so each is
-        processed once, in log order, with its rows."""
-        run: list[Incoming] = []
-        following: dict[int, int] = {}
-        for msg in batch:
-            p = msg.partition
-            expected = following.get(p, self.offsets.get(p, -1) + 1)
-            if msg.offset < expected:
-                metrics.OFFSETS_REPAIRED.labels("redelivered").inc()
-                continue
-            if msg.offset > expected:
-                log.warning(
-                    "%s[%d]: handed offset %d after %d; reading the %d messages between from the log",
-                    TOPIC_EVENTS, p, msg.offset, expected - 1, msg.offset - expected,
-                )
-                if run:
-                    yield run
-                    run = []
-                async for missing in self._read(p, expected, msg.offset):
-                    metrics.OFFSETS_REPAIRED.labels("missing").inc(len(missing))
-                    yield missing
-            run.append(msg)
-            following[p] = msg.offset + 1
-        if run:
-            yield run
 
     def applied(self, batch: list[Incoming]) -> None:
         for msg in batch:
@@ -204,20 +148,11 @@ class Partitions:
 
     async def _replay(self, partition: int, start: int, end: int) -> int:
         """Re-apply messages [start, end) of one events partition to state (no rows, no outputs)."""
-        applied = 0
-        async for batch in self._read(partition, start, end):
-            applied += await asyncio.to_thread(self.pipeline.replay, batch)
-        if end > start:
-            log.info("replayed %d events of %s[%d] from offset %d into state", applied, TOPIC_EVENTS, partition, start)
-        return applied
-
-    async def _read(self, partition: int, start: int, end: int) -> AsyncIterator[list[Incoming]]:
-        """Messages [start, end) of one events partition, straight from the log, in runs of at
-        most 500. Offsets a consumer never sees (a transaction's markers) are passed over."""
         if start >= end:
-            return
+            return 0
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False, group_id=None)
         await consumer.start()
+        applied = 0
         try:
             tp = TopicPartition(TOPIC_EVENTS, partition)
             consumer.assign([tp])
@@ -228,14 +163,17 @@ class Partitions:
                 batch = []
                 for msg in fetched.get(tp, []):
                     if msg.offset >= end:
+                        position = end
                         break
+                    position = msg.offset + 1
                     batch.append(Incoming(msg.value, partition, msg.offset, msg.timestamp / 1000))
-                position = max(position, await consumer.position(tp))
                 if batch:
-                    yield batch
-                elif not fetched:
+                    applied += await asyncio.to_thread(self.pipeline.replay, batch)
+                if not fetched:
                     high = await consumer.end_offsets([tp])
                     if position >= high[tp]:
                         break
         finally:
             await consumer.stop()
+        log.info("replayed %d events of %s[%d] from offset %d into state", applied, TOPIC_EVENTS, partition, start)
+        return applied
