@@ -247,6 +247,15 @@ STATE_RESTORED = Counter(
 STATE_REPLAYED = Counter(
     "engage_state_replayed_events_total", "Events re-read from the log to bring restored state up to date."
 )
+OFFSET_REPAIRS = ("redelivered", "missing")
+OFFSETS_REPAIRED = Counter(
+    "engage_offsets_repaired_total",
+    "Events-log messages Faust handed out of line with the partition's log: redelivered (in state and "
+    "stored already: dropped) or missing (read from the log and processed in their place).",
+    ["kind"],
+)
+for _kind in OFFSET_REPAIRS:  # born at 0 (see _preinitialise)
+    OFFSETS_REPAIRED.labels(_kind)
 STATE_SNAPSHOTS = Counter("engage_state_snapshots_total", "Community snapshots written to the changelog.")
 CHECKPOINT_DURATION = Histogram(
     "engage_checkpoint_duration_seconds",

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -81,23 +82,29 @@ class EventsAgent:
         batch = [
             Incoming(e.message.value, e.message.partition, e.message.offset, e.message.timestamp) for e in events
         ]
+        # 1. Restore state of partitions seen for the first time (snapshots + log tail up to
+        #    the commit Faust sought to: waited for here, without the lock a rebalance needs).
+        firsts: dict[int, int] = {}
+        for m in batch:
+            firsts.setdefault(m.partition, m.offset)
+        new = [p for p in firsts if p not in self.partitions.ready]
+        committed = await self.partitions.commits(new) if new else {}
         async with self.partitions.lock:
-            # 1. Restore state of partitions seen for the first time (snapshots + log tail).
-            firsts: dict[int, int] = {}
-            for m in batch:
-                firsts.setdefault(m.partition, m.offset)
-            for p, first in firsts.items():
-                await self.partitions.ensure(p, first)
-            finishing: asyncio.Future[None] | None = None  # steps 3-4 of the piece before
+            await self.partitions.ensure_all(firsts, committed)
+            finishing: asyncio.Future[None] | None = None  # steps 4-5 of the piece before
             try:
-                for piece in pieces(batch, self.settings.batch_max_events):
-                    # 2. Decode, score, store the raw events, start storing the derived rows
-                    #    (off the event loop, while steps 3-4 of the piece before run).
-                    result = await asyncio.to_thread(self.pipeline.begin, piece)
-                    self.partitions.applied(piece)
-                    if finishing is not None:
-                        await finishing  # pieces publish in log order
-                    finishing = asyncio.ensure_future(self.finish(result))
+                # 2. Each partition's log exactly once, in order: messages applied already are
+                #    dropped, messages missing before one are read from the log (recovery.py).
+                async with contextlib.aclosing(self.partitions.contiguous(batch)) as runs:
+                    async for run in runs:
+                        for piece in pieces(run, self.settings.batch_max_events):
+                            # 3. Decode, score, store the raw events, start storing the derived
+                            #    rows (off the event loop, while steps 4-5 of the piece before run).
+                            result = await asyncio.to_thread(self.pipeline.begin, piece)
+                            self.partitions.applied(piece)
+                            if finishing is not None:
+                                await finishing  # pieces publish in log order
+                            finishing = asyncio.ensure_future(self.finish(result))
                 if finishing is not None:
                     await finishing
             except BaseException as exc:  # the batch is not acknowledged: it is processed again
@@ -109,19 +116,19 @@ class EventsAgent:
                 if not isinstance(exc, asyncio.CancelledError) or self.stopping.is_set():
                     keep_unacknowledged(events)
                 raise
-            # 5. A checkpoint when due: only here, between batches, so never a half-stored batch;
+            # 6. A checkpoint when due: only here, between batches, so never a half-stored batch;
             #    the most overdue partition only, copied now and written while the next batch runs.
             if self.partitions.checkpoint_due():
                 await self.partitions.checkpoint(self.partitions.overdue(1), wait=False)
         metrics.TRACKED_MEMBERS.set(self.partitions.registry.tracked_members())
-        # 6. Returning lets take() acknowledge the batch; Faust commits the offsets.
+        # 7. Returning lets take() acknowledge the batch; Faust commits the offsets.
 
     async def finish(self, result: BatchResult) -> None:
-        """Steps 3 and 4 of one piece of a batch."""
-        # 3. Dead letters are durable before the batch is acknowledged.
+        """Steps 4 and 5 of one piece of a batch."""
+        # 4. Dead letters are durable before the batch is acknowledged.
         await self.send_dead_letters(result.dead_letters)
-        # 4. Tier changes and flags for downstream consumers (at least once), while ClickHouse
-        #    stores the derived rows of step 2; then those rows are stored too.
+        # 5. Tier changes and flags for downstream consumers (at least once), while ClickHouse
+        #    stores the derived rows of step 3; then those rows are stored too.
         await self.publisher.outputs(TOPIC_TIER_CHANGES, TOPIC_SPAM_FLAGS, result.outputs)
         await asyncio.wrap_future(result.stored)
         self.pipeline.kill_switch.at("batch")  # drills only (streams/worker/faults.py)
@@ -258,8 +265,8 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
         lambda p, k, v: snapshot_table.send_changelog(p, k, v, value_serializer="raw"),
     )
 
-    async def committed(partition: int) -> int:
-        return await _committed(settings, partition)
+    async def committed(partitions: Sequence[int]) -> dict[int, int]:
+        return await _committed(settings, partitions)
 
     partitions = Partitions(settings, registry, pipeline, snapshots, committed, kill_switch=kill_switch)
     agent = EventsAgent(app, settings, partitions, pipeline, stopping)
@@ -379,9 +386,15 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
 
     app.page("/v1/sql")(SqlView)
 
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def _assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        _report_seeks(app, partitions)
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", ())
+        _report_seeks(app, partitions)
+        partitions.unassigned({tp.partition for tp in revoked if tp.topic == TOPIC_EVENTS})
         metrics.REBALANCES.inc()
         gone = set()
         for tp in revoked:
@@ -403,6 +416,24 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
         pipeline.close()
 
     return app
+
+
+def _report_seeks(app: faust.App, partitions: Partitions) -> None:
+    """Tell `partitions` the committed offsets Faust seeks the events partitions to (once per
+    consumer: its `seek_to_committed` is wrapped). Faust seeks after every assignment, from
+    its recovery, and `Partitions.commits` waits for it."""
+    consumer: Any = app.consumer
+    if getattr(consumer, "_engage_reports_seeks", False):
+        return
+    seek_to_committed = consumer.seek_to_committed
+
+    async def reporting() -> Any:
+        offsets = await seek_to_committed()
+        partitions.faust_seeked({tp.partition: o for tp, o in offsets.items() if tp.topic == TOPIC_EVENTS})
+        return offsets
+
+    consumer.seek_to_committed = reporting
+    consumer._engage_reports_seeks = True
 
 
 async def _consumer_lag(app: faust.App) -> dict[tuple[str, int], int]:
@@ -467,8 +498,8 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
             raise SystemExit(EXIT_FAILURE)
 
 
-async def _committed(settings: Settings, partition: int) -> int:
-    """The group's committed offset of one events partition (0 when none)."""
+async def _committed(settings: Settings, partitions: Sequence[int]) -> dict[int, int]:
+    """The group's committed offset of each events partition (0 when none)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
@@ -476,9 +507,12 @@ async def _committed(settings: Settings, partition: int) -> int:
     )
     await consumer.start()
     try:
-        tp = TopicPartition(TOPIC_EVENTS, partition)
-        consumer.assign([tp])
-        committed = await consumer.committed(tp)
-        return int(committed) if committed is not None else 0
+        tps = [TopicPartition(TOPIC_EVENTS, p) for p in partitions]
+        consumer.assign(tps)
+        out = {}
+        for tp in tps:
+            committed = await consumer.committed(tp)
+            out[tp.partition] = int(committed) if committed is not None else 0
+        return out
     finally:
         await consumer.stop()

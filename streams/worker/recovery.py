@@ -2,8 +2,11 @@
 
 Event sourcing with checkpoints (streams/snapshots.py has the format): a partition's
 state is restored from its snapshots, then the log between the snapshot marker and
-the first offset this worker is handed is re-applied through the pipeline's decode
-and state steps. A checkpoint is taken only between batches, never while a batch is
+the group's committed offset is re-applied through the pipeline's decode and state
+steps (those events are stored already). Every batch then continues each partition's
+log exactly (`contiguous`): a message at or below the newest offset applied is in
+state and stored, and is dropped; messages missing before one Faust hands us are
+read from the log and processed in their place. A checkpoint is taken only between batches, never while a batch is
 applied but not yet stored, and a busy worker checkpoints one partition at a time. One
 lock serialises everything that touches state, so batches, moderation decisions and
 checkpoints never interleave.
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -28,7 +31,9 @@ from streams.worker.pipeline import Incoming, Pipeline
 
 log = logging.getLogger(__name__)
 
-Committed = Callable[[int], Awaitable[int]]  # partition -> the group's committed offset
+# partitions -> the group's committed offset of each (0 when it has none)
+Committed = Callable[[Sequence[int]], Awaitable[dict[int, int]]]
+SEEK_WAIT_SECONDS = 2.0  # how long a batch waits for Faust's seek before asking the group
 
 
 class ErasureLog(Protocol):
@@ -61,16 +66,62 @@ class Partitions:
         self.checkpointed: dict[int, float] = {}  # monotonic time of each ready partition's last checkpoint
         self._writing: asyncio.Future[None] | None = None  # the last checkpoint's snapshots, being written
         self.erasures: ErasureLog | None = None
+        self.seeked: dict[int, int] = {}  # the commit Faust sought to, per assigned partition (0: none)
 
-    async def ensure(self, partition: int, first_offset: int | None) -> None:
-        """Restore `partition` and replay its log tail up to `first_offset` (call under `lock`)."""
+    def faust_seeked(self, committed: Mapping[int, int | None]) -> None:
+        """Faust sought these events partitions to the group's committed offsets (None: no commit).
+
+        Faust does this after every assignment, once the partitions are resumed, so a record
+        it fetched before the seek can be handed first, from beyond the commit
+        (faust-streaming#221); what it sought to is where each partition's log goes on."""
+        self.seeked.update({p: offset or 0 for p, offset in committed.items()})
+
+    def unassigned(self, partitions: set[int]) -> None:
+        """A rebalance: the commits Faust sought to are of the last assignment."""
+        for p in partitions:
+            self.seeked.pop(p, None)
+
+    async def commits(self, partitions: Sequence[int], wait_seconds: float = SEEK_WAIT_SECONDS) -> dict[int, int]:
+        """The group's committed offset of each partition (0: none), as Faust sought to it.
+
+        Call without `lock`: a batch handed before Faust's seek waits for it (the seek needs
+        no lock, a rebalance does). A partition Faust has not sought within `wait_seconds`
+        is asked of the group instead."""
+        deadline = time.monotonic() + wait_seconds
+        while any(p not in self.seeked for p in partitions) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        known = {p: self.seeked[p] for p in partitions if p in self.seeked}
+        missing = [p for p in partitions if p not in known]
+        if missing:
+            log.warning("%s%s: Faust has not sought to the commit; asking the group", TOPIC_EVENTS, missing)
+            known.update(await self.committed(missing))
+        return known
+
+    async def ensure_all(self, firsts: dict[int, int], committed: Mapping[int, int]) -> None:
+        """`ensure` each partition of a batch not restored yet (`firsts`: its first offset in the
+        batch, `committed`: from `commits`) (call under `lock`)."""
+        for p, first in firsts.items():
+            await self.ensure(p, first, committed.get(p))
+
+    async def ensure(self, partition: int, first_offset: int | None, committed: int | None = None) -> None:
+        """Restore `partition` and replay its log tail up to the group's committed offset
+        (call under `lock`).
+
+        The tail ends at the commit, not at the first offset Faust hands us: after a
+        rebalance Faust can hand a record it fetched before its seek, ahead of the commit
+        (faust-streaming#221), and the events between were never stored. Replayed as a tail
+        they would be in state with no rows, and processed next as duplicates; instead
+        `contiguous` reads them from the log and processes them with their rows. With no
+        commit yet, the log starts where Faust starts it (`first_offset`)."""
         if partition in self.ready:
             return
         before = len(self.registry.communities)
         marker = self.snapshots.restore_partition(self.registry, partition)
         metrics.STATE_RESTORED.inc(len(self.registry.communities) - before)
         stale = await self.erasures.load(partition) if self.erasures is not None else ()
-        end = first_offset if first_offset is not None else await self.committed(partition)
+        if committed is None:
+            committed = (await self.commits([partition], 0.0))[partition]
+        end = committed if committed > 0 or first_offset is None else first_offset
         replayed = await self._replay(partition, marker + 1, end)
         metrics.STATE_REPLAYED.inc(replayed)
         if replayed:
@@ -80,6 +131,39 @@ class Partitions:
         self.checkpointed[partition] = time.monotonic()
         if stale and self.erasures is not None:  # snapshots older than an erasure: rebuild without the member
             await self.erasures.apply(partition, stale)
+
+    async def contiguous(self, batch: Sequence[Incoming]) -> AsyncGenerator[list[Incoming], None]:
+        """`batch` as the continuation of each ready partition's log, in runs (call under `lock`,
+        after `ensure_all`).
+
+        A message at or below its partition's newest applied offset is in state, and its rows
+        are stored (the tail replayed by `ensure` ends at the group's commit; a checkpoint is
+        taken after its batch is stored): it is dropped. Messages missing before one are read
+        from the log and yielded in their place, in runs of at most 500 messages, so each is
+        processed once, in log order, with its rows."""
+        run: list[Incoming] = []
+        following: dict[int, int] = {}
+        for msg in batch:
+            p = msg.partition
+            expected = following.get(p, self.offsets.get(p, -1) + 1)
+            if msg.offset < expected:
+                metrics.OFFSETS_REPAIRED.labels("redelivered").inc()
+                continue
+            if msg.offset > expected:
+                log.warning(
+                    "%s[%d]: handed offset %d after %d; reading the %d messages between from the log",
+                    TOPIC_EVENTS, p, msg.offset, expected - 1, msg.offset - expected,
+                )
+                if run:
+                    yield run
+                    run = []
+                async for missing in self._read(p, expected, msg.offset):
+                    metrics.OFFSETS_REPAIRED.labels("missing").inc(len(missing))
+                    yield missing
+            run.append(msg)
+            following[p] = msg.offset + 1
+        if run:
+            yield run
 
     def applied(self, batch: list[Incoming]) -> None:
         for msg in batch:
@@ -148,11 +232,20 @@ class Partitions:
 
     async def _replay(self, partition: int, start: int, end: int) -> int:
         """Re-apply messages [start, end) of one events partition to state (no rows, no outputs)."""
+        applied = 0
+        async for batch in self._read(partition, start, end):
+            applied += await asyncio.to_thread(self.pipeline.replay, batch)
+        if end > start:
+            log.info("replayed %d events of %s[%d] from offset %d into state", applied, TOPIC_EVENTS, partition, start)
+        return applied
+
+    async def _read(self, partition: int, start: int, end: int) -> AsyncIterator[list[Incoming]]:
+        """Messages [start, end) of one events partition, straight from the log, in runs of at
+        most 500. Offsets a consumer never sees (a transaction's markers) are passed over."""
         if start >= end:
-            return 0
+            return
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False, group_id=None)
         await consumer.start()
-        applied = 0
         try:
             tp = TopicPartition(TOPIC_EVENTS, partition)
             consumer.assign([tp])
@@ -163,17 +256,14 @@ class Partitions:
                 batch = []
                 for msg in fetched.get(tp, []):
                     if msg.offset >= end:
-                        position = end
                         break
-                    position = msg.offset + 1
                     batch.append(Incoming(msg.value, partition, msg.offset, msg.timestamp / 1000))
+                position = max(position, await consumer.position(tp))
                 if batch:
-                    applied += await asyncio.to_thread(self.pipeline.replay, batch)
-                if not fetched:
+                    yield batch
+                elif not fetched:
                     high = await consumer.end_offsets([tp])
                     if position >= high[tp]:
                         break
         finally:
             await consumer.stop()
-        log.info("replayed %d events of %s[%d] from offset %d into state", applied, TOPIC_EVENTS, partition, start)
-        return applied

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncGenerator
 from concurrent.futures import Future
 from typing import Any
 
@@ -43,8 +44,11 @@ class _Partitions:
         self.applied_offsets: list[int] = []
         self.registry = type("R", (), {"tracked_members": staticmethod(lambda: 0)})()
 
-    async def ensure(self, partition: int, first: int) -> None:
+    async def ensure_all(self, firsts: dict[int, int]) -> None:
         return None
+
+    async def contiguous(self, batch: list[Incoming]) -> AsyncGenerator[list[Incoming], None]:
+        yield batch
 
     def applied(self, piece: list[Incoming]) -> None:
         self.applied_offsets.extend(m.offset for m in piece)
