@@ -630,12 +630,16 @@ def pipeline_health() -> dash.Dashboard:
                 ids,
                 "State recovery",
                 "After a restart or rebalance: community snapshots restored, events re-read from the log "
-                "to bring them up to date, and snapshots written.",
+                "to bring them up to date, and snapshots written; and messages Faust handed out of line "
+                "with the log (redelivered: dropped; missing: read from the log in their place).",
                 "short",
                 [
                     _prom(f"sum(increase(engage_state_restored_communities_total{r}))", "restored communities", "A"),
                     _prom(f"sum(increase(engage_state_replayed_events_total{r}))", "replayed events", "B"),
                     _prom(f"sum(increase(engage_state_snapshots_total{r}))", "snapshots written", "C"),
+                    _prom(
+                        f"sum by (kind) (increase(engage_offsets_repaired_total{r}))", "offsets {{kind}}", "D"
+                    ),
                 ],
                 span=8,
             )

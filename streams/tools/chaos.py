@@ -283,6 +283,15 @@ class Log:
         finally:
             consumer.close()
 
+    def committed(self, partitions: list[int]) -> dict[int, int | None]:
+        consumer = self._consumer(self.settings.app_id)
+        try:
+            from kafka import TopicPartition
+
+            return {p: consumer.committed(TopicPartition(TOPIC_EVENTS, p)) for p in partitions}
+        finally:
+            consumer.close()
+
     def committed_reach(self, ends: dict[int, int]) -> bool:
         consumer = self._consumer(self.settings.app_id)
         try:
@@ -601,7 +610,10 @@ class Drill:
         """Wait until the group has committed every message of the events log (so all of it is stored)."""
         t0 = started if started is not None else time.monotonic()
         ends = self.log.end()
-        wait_for(lambda: self.log.committed_reach(ends), self.plan.settle_timeout_seconds, "the group to catch up")
+        try:
+            wait_for(lambda: self.log.committed_reach(ends), self.plan.settle_timeout_seconds, "the group to catch up")
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; {self.behind(ends)}") from None
         for s in stores.settings:  # every store answers
             wait_for(partial(answers, stores, s), 60, f"the store in {s.data_path}")
         return time.monotonic() - t0
@@ -609,7 +621,10 @@ class Drill:
     def recovered(self, since: float) -> float:
         """Seconds from `since` until the group committed everything in the log at this moment."""
         ends = self.log.end()
-        wait_for(lambda: self.log.committed_reach(ends), self.plan.settle_timeout_seconds, "recovery", every=0.2)
+        try:
+            wait_for(lambda: self.log.committed_reach(ends), self.plan.settle_timeout_seconds, "recovery", every=0.2)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; {self.behind(ends)}") from None
         return time.monotonic() - since
 
     # --- scenarios -------------------------------------------------------------------
@@ -731,6 +746,19 @@ class Drill:
         st = LocalStack(settings, log_dir=data / "logs", quiet=True)
         self.extra.append(st)
         return st
+
+    def behind(self, ends: dict[int, int]) -> str:
+        """What a timed-out wait saw: the partitions whose commit is short of the end, and what
+        each worker says of them."""
+        committed = self.log.committed(list(ends))
+        short = {p: (committed.get(p), e) for p, e in ends.items() if (committed.get(p) or 0) < e}
+        said = []
+        for st in [self.stack, *self.extra]:
+            try:
+                said.append(orjson.dumps(self.ownership(st)).decode())
+            except OSError as exc:
+                said.append(f"{st.settings.worker_url}: {exc}")
+        return f"committed/end short: {short}; workers: {' | '.join(said)}"
 
     def ownership(self, stack: LocalStack) -> dict[str, Any]:
         with urllib.request.urlopen(f"{stack.settings.worker_url}/v1/partitions", timeout=5) as resp:

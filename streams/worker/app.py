@@ -368,9 +368,18 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
     @app.page("/v1/partitions")
     async def partitions_page(web: Any, request: Any) -> Any:
         # who owns what, for drills and operators: assigned by the group, and restored in this process
-        assigned = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == TOPIC_EVENTS)
+        consumer: Any = app.consumer
+        assigned = sorted(tp.partition for tp in consumer.assignment() if tp.topic == TOPIC_EVENTS)
         return web.json(
-            {"assigned": assigned, "ready": sorted(partitions.ready), "communities": len(registry.communities)}
+            {
+                "assigned": assigned,
+                "ready": sorted(partitions.ready),
+                "communities": len(registry.communities),
+                # newest offset applied to state, and the commit Faust sought to, per partition
+                "applied": {str(p): o for p, o in sorted(partitions.offsets.items()) if p in partitions.ready},
+                "sought": {str(p): o for p, o in sorted(partitions.seeked.items())},
+                "acks": _ack_state(consumer),
+            }
         )
 
     class SqlView(faust.web.View):
@@ -416,6 +425,25 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
         pipeline.close()
 
     return app
+
+
+def _ack_state(consumer: Any) -> dict[str, dict[str, Any]]:
+    """Faust's commit bookkeeping per events partition (for drills and operators: why a commit
+    does not move): what it committed last, read last, and the acked offsets it holds."""
+    out: dict[str, dict[str, Any]] = {}
+    with contextlib.suppress(Exception):  # Faust's internals, best effort
+        for tp in sorted(consumer.assignment()):
+            if tp.topic != TOPIC_EVENTS:
+                continue
+            acked = sorted(consumer._acked.get(tp, ()))
+            out[str(tp.partition)] = {
+                "committed": consumer._committed_offset.get(tp),
+                "read": consumer._read_offset.get(tp),
+                "acked": len(acked),
+                "acked_first": acked[:3],
+                "gaps": len(consumer._gap.get(tp, ())),
+            }
+    return out
 
 
 def _report_seeks(app: faust.App, partitions: Partitions) -> None:

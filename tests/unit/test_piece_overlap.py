@@ -43,8 +43,12 @@ class _Partitions:
         self.lock = asyncio.Lock()
         self.applied_offsets: list[int] = []
         self.registry = type("R", (), {"tracked_members": staticmethod(lambda: 0)})()
+        self.ready: set[int] = set()
 
-    async def ensure_all(self, firsts: dict[int, int]) -> None:
+    async def commits(self, partitions: list[int]) -> dict[int, int]:
+        return {}
+
+    async def ensure_all(self, firsts: dict[int, int], committed: dict[int, int]) -> None:
         return None
 
     async def contiguous(self, batch: list[Incoming]) -> AsyncGenerator[list[Incoming], None]:
