@@ -84,6 +84,8 @@ def test_an_event_loop_handler_still_runs_and_sighup_stops_like_sigterm(restore_
     loop = asyncio.new_event_loop()
     got: list[str] = []
     try:
+        # no SIGHUP handler, as under mode (not inherited: `nohup` would hand the test SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
         loop.add_signal_handler(signal.SIGTERM, got.append, "SIGTERM")  # what mode and aiohttp do
         exits = Exits()
         deadline = StopDeadline("worker", 30, exit_now=exits, stderr=io.StringIO())
