@@ -293,13 +293,8 @@ class Log:
             consumer.close()
 
     def committed_reach(self, ends: dict[int, int]) -> bool:
-        consumer = self._consumer(self.settings.app_id)
-        try:
-            from kafka import TopicPartition
-
-            return all((consumer.committed(TopicPartition(TOPIC_EVENTS, p)) or 0) >= e for p, e in ends.items())
-        finally:
-            consumer.close()
+        committed = self.committed(list(ends))
+        return all((committed[p] or 0) >= e for p, e in ends.items())
 
     def read(self, topic: str) -> Iterator[tuple[int, int, float, bytes | None]]:
         """(partition, offset, Kafka time in s, value) of every message, partition by partition."""

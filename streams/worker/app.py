@@ -402,7 +402,7 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", ())
-        _report_seeks(app, partitions)
+        _report_seeks(app, partitions)  # also here: the first join revokes before it assigns
         partitions.unassigned({tp.partition for tp in revoked if tp.topic == TOPIC_EVENTS})
         metrics.REBALANCES.inc()
         gone = set()

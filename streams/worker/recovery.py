@@ -6,8 +6,9 @@ the group's committed offset is re-applied through the pipeline's decode and sta
 steps (those events are stored already). Every batch then continues each partition's
 log exactly (`contiguous`): a message at or below the newest offset applied is in
 state and stored, and is dropped; messages missing before one Faust hands us are
-read from the log and processed in their place. A checkpoint is taken only between batches, never while a batch is
-applied but not yet stored, and a busy worker checkpoints one partition at a time. One
+read from the log and processed in their place. A checkpoint is taken only between
+batches, never while a batch is applied but not yet stored, and a busy worker
+checkpoints one partition at a time. One
 lock serialises everything that touches state, so batches, moderation decisions and
 checkpoints never interleave.
 """
