@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
+from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from schemas.outputs import ModerationDecision
@@ -50,7 +51,7 @@ from streams.worker import erasures as erasure_step
 from streams.worker import http, moderation, published
 from streams.worker.faults import KillSwitch
 from streams.worker.pipeline import BatchResult, DeadLetterOut, Incoming, Pipeline
-from streams.worker.recovery import Partitions
+from streams.worker.recovery import Filled, Partitions
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +270,7 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
         return await _committed(settings, partitions)
 
     partitions = Partitions(settings, registry, pipeline, snapshots, committed, kill_switch=kill_switch)
+    partitions.filled = _consumer_gap(app)
     agent = EventsAgent(app, settings, partitions, pipeline, stopping)
     erasures = erasure_step.Erasures(settings, partitions, pipeline, ch, writer)
     partitions.erasures = erasures
@@ -444,6 +446,23 @@ def _ack_state(consumer: Any) -> dict[str, dict[str, Any]]:
                 "gaps": len(consumer._gap.get(tp, ())),
             }
     return out
+
+
+def _consumer_gap(app: faust.App) -> Filled:
+    """Offsets `Partitions.contiguous` read from the log (Faust never handed them over) are
+    added to the consumer's gap bookkeeping, which is how Faust itself skips offsets a fetch
+    jumped over: the commit then moves past them once the message after them is acknowledged."""
+
+    async def filled(partition: int, first: int, last: int) -> None:
+        consumer: Any = app.consumer  # faust.transport.consumer.Consumer
+        try:
+            await consumer._add_gap(TP(TOPIC_EVENTS, partition), first, last)
+        except Exception:  # Faust's internals: the events are processed; only the commit may wait
+            log.exception(
+                "%s[%d]: could not tell the consumer offsets %d-%d are done", TOPIC_EVENTS, partition, first, last
+            )
+
+    return filled
 
 
 def _report_seeks(app: faust.App, partitions: Partitions) -> None:

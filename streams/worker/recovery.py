@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 
 # partitions -> the group's committed offset of each (0 when it has none)
 Committed = Callable[[Sequence[int]], Awaitable[dict[int, int]]]
+# (partition, first, last): offsets Faust never handed were read from the log and processed
+Filled = Callable[[int, int, int], Awaitable[None]]
+
+
+async def _nobody(partition: int, first: int, last: int) -> None:
+    return None
 SEEK_WAIT_SECONDS = 2.0  # how long a batch waits for Faust's seek before asking the group
 
 
@@ -68,6 +74,8 @@ class Partitions:
         self._writing: asyncio.Future[None] | None = None  # the last checkpoint's snapshots, being written
         self.erasures: ErasureLog | None = None
         self.seeked: dict[int, int] = {}  # the commit Faust sought to, per assigned partition (0: none)
+        # told of each hole `contiguous` fills, so the consumer's commit can move past it
+        self.filled: Filled = _nobody
 
     def faust_seeked(self, committed: Mapping[int, int | None]) -> None:
         """Faust sought these events partitions to the group's committed offsets (None: no commit).
@@ -141,7 +149,7 @@ class Partitions:
         are stored (the tail replayed by `ensure` ends at the group's commit; a checkpoint is
         taken after its batch is stored): it is dropped. Messages missing before one are read
         from the log and yielded in their place, in runs of at most 500 messages, so each is
-        processed once, in log order, with its rows."""
+        processed once, in log order, with its rows; then `filled` is told of them."""
         run: list[Incoming] = []
         following: dict[int, int] = {}
         for msg in batch:
@@ -161,6 +169,9 @@ class Partitions:
                 async for missing in self._read(p, expected, msg.offset):
                     metrics.OFFSETS_REPAIRED.labels("missing").inc(len(missing))
                     yield missing
+                # Faust never acknowledges offsets it did not hand over: from two of them on,
+                # its commit would stop before the hole for good (Consumer._new_offset)
+                await self.filled(p, expected, msg.offset - 1)
             run.append(msg)
             following[p] = msg.offset + 1
         if run:

@@ -69,6 +69,11 @@ def _partitions(
             yield msgs[i : i + 4]
 
     parts._read = read  # type: ignore[method-assign]
+
+    async def filled(partition: int, first: int, last: int) -> None:
+        reads.append(("filled", partition, first, last))
+
+    parts.filled = filled
     if sought:
         parts.faust_seeked({p: committed.get(p) for p in LOG})
     return parts, replayed, reads
@@ -104,7 +109,7 @@ def test_a_record_from_beyond_the_commit_first_the_missing_ones_are_read_and_pro
     got = _processed(parts, _handed(0, 20, 21))
     assert replayed.offsets == [(0, o) for o in range(8, 12)]  # the tail ends at the commit: stored already
     assert got == [(0, o) for o in range(12, 22)]  # 12-19 from the log, with their rows, then 20-21
-    assert reads == [(0, 8, 12), (0, 12, 20)]
+    assert reads == [(0, 8, 12), (0, 12, 20), ("filled", 0, 12, 19)]  # and the consumer is told
     assert _repaired("missing") - missing_before == 8
     # then Faust hands the ones it skipped: in state and stored, dropped; the log goes on after them
     redelivered_before = _repaired("redelivered")
@@ -172,4 +177,41 @@ def test_a_hole_inside_a_batch_is_filled_in_place_and_other_partitions_keep_thei
     parts, _, reads = _partitions(committed={0: 0, 1: 0}, markers={})
     got = _processed(parts, _handed(0, 0, 1) + _handed(1, 0) + _handed(0, 5) + _handed(1, 1))
     assert got == [(0, 0), (0, 1), (1, 0), (0, 2), (0, 3), (0, 4), (0, 5), (1, 1)]
-    assert reads == [(0, 2, 5)]
+    assert reads == [(0, 2, 5), ("filled", 0, 2, 4)]
+
+
+def _faust_consumer(committed: int, acked: list[int]) -> Any:
+    """Faust's own commit bookkeeping (the worker's consumer, faust.transport.consumer.Consumer's
+    `_new_offset` and `_add_gap`), on its state alone."""
+    from collections import defaultdict
+
+    from faust.transport.drivers.aiokafka import Consumer
+    from faust.types import TP
+    from intervaltree import IntervalTree
+
+    tp = TP("engagement.events", 0)
+    consumer: Any = Consumer.__new__(Consumer)
+    consumer._committed_offset = defaultdict(lambda: None, {tp: committed})
+    consumer._acked = defaultdict(list, {tp: list(acked)})
+    consumer._acked_index = defaultdict(set, {tp: set(acked)})
+    consumer._gap = defaultdict(IntervalTree)
+    return consumer, tp
+
+
+def test_faust_never_commits_past_a_hole_of_two_offsets_it_did_not_hand_over_unless_told() -> None:
+    # committed 10 (the next to read); 10 and 11 were read from the log (never handed, never
+    # acknowledged to Faust), 12-14 were handed and acknowledged
+    consumer, tp = _faust_consumer(10, [12, 13, 14])
+    assert consumer._new_offset(tp) is None  # and it stays so: the group's commit stops here
+    parts, _, _ = _partitions(committed={0: 10}, markers={})
+
+    async def go() -> list[int]:
+        async def filled(partition: int, first: int, last: int) -> None:
+            await consumer._add_gap(tp, first, last)  # what the worker's hook does (app._consumer_gap)
+
+        parts.filled = filled
+        await parts.ensure_all({0: 12}, await parts.commits([0], 0.05))
+        return [m.offset async for run in parts.contiguous(_handed(0, 12, 13, 14)) for m in run]
+
+    assert asyncio.run(go()) == list(range(10, 15))
+    assert consumer._new_offset(tp) == 15  # the commit moves past the hole
