@@ -256,6 +256,10 @@ OFFSETS_REPAIRED = Counter(
 )
 for _kind in OFFSET_REPAIRS:  # born at 0 (see _preinitialise)
     OFFSETS_REPAIRED.labels(_kind)
+RECOVERY_RESTARTS = Counter(
+    "engage_table_recovery_restarts_total",
+    "Faust table recoveries the worker restarted: a changelog partition they still needed sent nothing for 20 s.",
+)
 STATE_SNAPSHOTS = Counter("engage_state_snapshots_total", "Community snapshots written to the changelog.")
 CHECKPOINT_DURATION = Histogram(
     "engage_checkpoint_duration_seconds",

@@ -631,7 +631,8 @@ def pipeline_health() -> dash.Dashboard:
                 "State recovery",
                 "After a restart or rebalance: community snapshots restored, events re-read from the log "
                 "to bring them up to date, and snapshots written; and messages Faust handed out of line "
-                "with the log (redelivered: dropped; missing: read from the log in their place).",
+                "with the log (redelivered: dropped; missing: read from the log in their place); "
+                "table recoveries restarted after a changelog partition sent nothing for 20 s.",
                 "short",
                 [
                     _prom(f"sum(increase(engage_state_restored_communities_total{r}))", "restored communities", "A"),
@@ -640,6 +641,7 @@ def pipeline_health() -> dash.Dashboard:
                     _prom(
                         f"sum by (kind) (increase(engage_offsets_repaired_total{r}))", "offsets {{kind}}", "D"
                     ),
+                    _prom(f"sum(increase(engage_table_recovery_restarts_total{r}))", "recoveries restarted", "E"),
                 ],
                 span=8,
             )

@@ -397,9 +397,13 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
 
     app.page("/v1/sql")(SqlView)
 
+    watching: list[asyncio.Future[None]] = []  # the recovery watch, started at the first assignment
+
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         _report_seeks(app, partitions)
+        if not watching:  # not a Faust timer: those start only once the first recovery is done
+            watching.append(asyncio.ensure_future(_watch_recovery(app)))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
@@ -425,8 +429,61 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
         # its batch was not acknowledged, so the next owner takes it again
         stopping.set()
         pipeline.close()
+        for task in watching:
+            task.cancel()
 
     return app
+
+
+RECOVERY_STALL_SECONDS = 20.0
+
+
+def stalled_changelogs(recovery: Any, now: float, after: float) -> list[Any]:
+    """Changelog partitions Faust's table recovery still needs events of and has had none of for
+    `after` seconds (its `Recovery`'s own bookkeeping; monotonic time).
+
+    After a restart with rebalances in flight, a recovery has waited for ever on changelog
+    partitions that were readable to the end (Faust logs "No event received for active tp"
+    every 5 s, and the worker never becomes ready); restarting it, as the next rebalance would,
+    seeks and fetches them again."""
+    try:
+        if not recovery.in_recovery or recovery._recovery_started_at is None:
+            return []
+        started = recovery._recovery_started_at
+        received = recovery._active_events_received_at
+        return sorted(
+            (
+                tp
+                for tp, left in recovery.active_remaining().items()
+                if left > 0 and now - received.get(tp, started) >= after
+            ),
+            key=lambda tp: (tp.topic, tp.partition),
+        )
+    except Exception:  # Faust's internals, best effort: no restart
+        log.debug("table recovery state not readable", exc_info=True)
+        return []
+
+
+async def _watch_recovery(app: faust.App, every: float = 5.0) -> None:
+    """Restart a table recovery stalled on a changelog partition (`stalled_changelogs`)."""
+    tables: Any = app.tables  # faust.tables.manager.TableManager
+    while not app.should_stop:
+        await asyncio.sleep(every)
+        try:
+            recovery = tables.recovery
+            if recovery.signal_recovery_start.is_set():  # a restart (or a rebalance) is on its way
+                continue
+            stuck = stalled_changelogs(recovery, time.monotonic(), RECOVERY_STALL_SECONDS)
+            if stuck:
+                log.warning(
+                    "table recovery: no changelog event for %.0f s from %s, which it still needs; restarting it",
+                    RECOVERY_STALL_SECONDS,
+                    ", ".join(f"{tp.topic}[{tp.partition}]" for tp in stuck),
+                )
+                metrics.RECOVERY_RESTARTS.inc()
+                recovery.signal_recovery_start.set()  # what a rebalance does: highwaters, seeks, fetches anew
+        except Exception:  # the watch goes on; the worker never depends on it
+            log.exception("table recovery watch failed")
 
 
 def _ack_state(consumer: Any) -> dict[str, dict[str, Any]]:
