@@ -397,13 +397,12 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
 
     app.page("/v1/sql")(SqlView)
 
-    watching: list[asyncio.Future[None]] = []  # the recovery watch, started at the first assignment
+    watch = RecoveryWatch(app)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         _report_seeks(app, partitions)
-        if not watching:  # not a Faust timer: those start only once the first recovery is done
-            watching.append(asyncio.ensure_future(_watch_recovery(app)))
+        watch.start()  # at the first assignment: Faust's timers start only once the first recovery is done
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
@@ -429,8 +428,7 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
         # its batch was not acknowledged, so the next owner takes it again
         stopping.set()
         pipeline.close()
-        for task in watching:
-            task.cancel()
+        watch.stop()
 
     return app
 
@@ -464,26 +462,44 @@ def stalled_changelogs(recovery: Any, now: float, after: float) -> list[Any]:
         return []
 
 
-async def _watch_recovery(app: faust.App, every: float = 5.0) -> None:
-    """Restart a table recovery stalled on a changelog partition (`stalled_changelogs`)."""
-    tables: Any = app.tables  # faust.tables.manager.TableManager
-    while not app.should_stop:
-        await asyncio.sleep(every)
-        try:
-            recovery = tables.recovery
-            if recovery.signal_recovery_start.is_set():  # a restart (or a rebalance) is on its way
-                continue
-            stuck = stalled_changelogs(recovery, time.monotonic(), RECOVERY_STALL_SECONDS)
-            if stuck:
-                log.warning(
-                    "table recovery: no changelog event for %.0f s from %s, which it still needs; restarting it",
-                    RECOVERY_STALL_SECONDS,
-                    ", ".join(f"{tp.topic}[{tp.partition}]" for tp in stuck),
-                )
-                metrics.RECOVERY_RESTARTS.inc()
-                recovery.signal_recovery_start.set()  # what a rebalance does: highwaters, seeks, fetches anew
-        except Exception:  # the watch goes on; the worker never depends on it
-            log.exception("table recovery watch failed")
+class RecoveryWatch:
+    """Restarts a table recovery stalled on a changelog partition (`stalled_changelogs`)."""
+
+    def __init__(self, app: faust.App, every: float = 5.0) -> None:
+        self.app = app
+        self.every = every
+        self._task: asyncio.Future[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        tables: Any = self.app.tables  # faust.tables.manager.TableManager
+        while not self.app.should_stop:
+            await asyncio.sleep(self.every)
+            try:
+                self.check(tables.recovery)
+            except Exception:  # the watch goes on; the worker never depends on it
+                log.exception("table recovery watch failed")
+
+    @staticmethod
+    def check(recovery: Any) -> None:
+        if recovery.signal_recovery_start.is_set():  # a restart (or a rebalance) is on its way
+            return
+        stuck = stalled_changelogs(recovery, time.monotonic(), RECOVERY_STALL_SECONDS)
+        if stuck:
+            log.warning(
+                "table recovery: no changelog event for %.0f s from %s, which it still needs; restarting it",
+                RECOVERY_STALL_SECONDS,
+                ", ".join(f"{tp.topic}[{tp.partition}]" for tp in stuck),
+            )
+            metrics.RECOVERY_RESTARTS.inc()
+            recovery.signal_recovery_start.set()  # what a rebalance does: highwaters, seeks, fetches anew
 
 
 def _ack_state(consumer: Any) -> dict[str, dict[str, Any]]:

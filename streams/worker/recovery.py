@@ -36,11 +36,11 @@ log = logging.getLogger(__name__)
 Committed = Callable[[Sequence[int]], Awaitable[dict[int, int]]]
 # (partition, first, last): offsets Faust never handed were read from the log and processed
 Filled = Callable[[int, int, int], Awaitable[None]]
+SEEK_WAIT_SECONDS = 2.0  # how long a batch waits for Faust's seek before asking the group
 
 
 async def _nobody(partition: int, first: int, last: int) -> None:
     return None
-SEEK_WAIT_SECONDS = 2.0  # how long a batch waits for Faust's seek before asking the group
 
 
 class ErasureLog(Protocol):

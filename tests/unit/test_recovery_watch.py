@@ -54,14 +54,15 @@ def test_the_watch_restarts_a_stalled_recovery_as_a_rebalance_would() -> None:
     import time
 
     from streams import metrics
-    from streams.worker.app import _watch_recovery
+    from streams.worker.app import RecoveryWatch
 
     recovery = _recovery({6: 2}, {6: -1})
     recovery._recovery_started_at = time.monotonic() - 25.0  # silent for 25 s
     before = metrics.RECOVERY_RESTARTS._value.get()  # type: ignore[attr-defined]
 
     async def go() -> bool:
-        watch = asyncio.ensure_future(_watch_recovery(recovery.app, every=0.01))
+        watch = RecoveryWatch(recovery.app, every=0.01)
+        watch.start()
         try:
             for _ in range(100):
                 if recovery.signal_recovery_start.is_set():
@@ -70,7 +71,7 @@ def test_the_watch_restarts_a_stalled_recovery_as_a_rebalance_would() -> None:
                 await asyncio.sleep(0.01)
             return False
         finally:
-            watch.cancel()
+            watch.stop()
 
     assert asyncio.run(go())
     assert metrics.RECOVERY_RESTARTS._value.get() - before == 1  # type: ignore[attr-defined]
