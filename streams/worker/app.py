@@ -85,13 +85,11 @@ class EventsAgent:
         ]
         # 1. Restore state of partitions seen for the first time (snapshots + log tail up to
         #    the commit Faust sought to: waited for here, without the lock a rebalance needs).
-        firsts: dict[int, int] = {}
-        for m in batch:
-            firsts.setdefault(m.partition, m.offset)
-        new = [p for p in firsts if p not in self.partitions.ready]
+        seen = list(dict.fromkeys(m.partition for m in batch))
+        new = [p for p in seen if p not in self.partitions.ready]
         committed = await self.partitions.commits(new) if new else {}
         async with self.partitions.lock:
-            await self.partitions.ensure_all(firsts, committed)
+            await self.partitions.ensure_all(seen, committed)
             finishing: asyncio.Future[None] | None = None  # steps 4-5 of the piece before
             try:
                 # 2. Each partition's log exactly once, in order: messages applied already are
@@ -619,7 +617,8 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
 
 
 async def _committed(settings: Settings, partitions: Sequence[int]) -> dict[int, int]:
-    """The group's committed offset of each events partition (0 when none)."""
+    """Where the group resumes each events partition: its committed offset, or the log's start
+    offset where it has none (recovery.Committed)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
@@ -632,7 +631,12 @@ async def _committed(settings: Settings, partitions: Sequence[int]) -> dict[int,
         out = {}
         for tp in tps:
             committed = await consumer.committed(tp)
-            out[tp.partition] = int(committed) if committed is not None else 0
+            if committed:
+                out[tp.partition] = int(committed)
+        uncommitted = [tp for tp in tps if tp.partition not in out]
+        if uncommitted:
+            starts = await consumer.beginning_offsets(uncommitted)
+            out.update({tp.partition: int(start) for tp, start in starts.items()})
         return out
     finally:
         await consumer.stop()

@@ -174,7 +174,7 @@ class Erasures:
                 try:
                     async with self.partitions.lock:
                         for partition in sorted(by_partition):
-                            await self.partitions.ensure(partition, None)  # 1.
+                            await self.partitions.ensure(partition)  # 1.
                         for partition, records in sorted(by_partition.items()):
                             await self._apply(partition, records)
                         await self.partitions.checkpoint(set(by_partition))  # 6.

@@ -32,7 +32,8 @@ from streams.worker.pipeline import Incoming, Pipeline
 
 log = logging.getLogger(__name__)
 
-# partitions -> the group's committed offset of each (0 when it has none)
+# partitions -> where the group resumes each: its committed offset, or where it has none
+# (or 0), the log's start offset (what a consumer reset to the earliest offset reads first)
 Committed = Callable[[Sequence[int]], Awaitable[dict[int, int]]]
 # (partition, first, last): offsets Faust never handed were read from the log and processed
 Filled = Callable[[int, int, int], Awaitable[None]]
@@ -73,7 +74,7 @@ class Partitions:
         self.checkpointed: dict[int, float] = {}  # monotonic time of each ready partition's last checkpoint
         self._writing: asyncio.Future[None] | None = None  # the last checkpoint's snapshots, being written
         self.erasures: ErasureLog | None = None
-        self.seeked: dict[int, int] = {}  # the commit Faust sought to, per assigned partition (0: none)
+        self.seeked: dict[int, int | None] = {}  # the commit Faust sought to, per assigned partition (None: none)
         # told of each hole `contiguous` fills, so the consumer's commit can move past it
         self.filled: Filled = _nobody
 
@@ -83,7 +84,7 @@ class Partitions:
         Faust does this after every assignment, once the partitions are resumed, so a record
         it fetched before the seek can be handed first, from beyond the commit
         (faust-streaming#221); what it sought to is where each partition's log goes on."""
-        self.seeked.update({p: offset or 0 for p, offset in committed.items()})
+        self.seeked.update({p: offset or None for p, offset in committed.items()})
 
     def unassigned(self, partitions: set[int]) -> None:
         """A rebalance: the commits Faust sought to are of the last assignment."""
@@ -91,46 +92,52 @@ class Partitions:
             self.seeked.pop(p, None)
 
     async def commits(self, partitions: Sequence[int], wait_seconds: float = SEEK_WAIT_SECONDS) -> dict[int, int]:
-        """The group's committed offset of each partition (0: none), as Faust sought to it.
+        """Where the group resumes each partition: the commit Faust sought to, or the log's start
+        where the group has no commit (`Committed`).
 
         Call without `lock`: a batch handed before Faust's seek waits for it (the seek needs
         no lock, a rebalance does). A partition Faust has not sought within `wait_seconds`
-        is asked of the group instead."""
+        is asked of the group instead, and so is one without a commit, for its log's start:
+        Faust does not seek such a partition at all, so the first offset it hands can be any
+        (one it fetched before the rebalance, after a buffered message the rebalance dropped)."""
         deadline = time.monotonic() + wait_seconds
         while any(p not in self.seeked for p in partitions) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        known = {p: self.seeked[p] for p in partitions if p in self.seeked}
+        known: dict[int, int] = {p: o for p in partitions if (o := self.seeked.get(p))}
+        unsought = [p for p in partitions if p not in self.seeked]
+        if unsought:
+            log.warning("%s%s: Faust has not sought to the commit; asking the group", TOPIC_EVENTS, unsought)
         missing = [p for p in partitions if p not in known]
         if missing:
-            log.warning("%s%s: Faust has not sought to the commit; asking the group", TOPIC_EVENTS, missing)
             known.update(await self.committed(missing))
         return known
 
-    async def ensure_all(self, firsts: dict[int, int], committed: Mapping[int, int]) -> None:
-        """`ensure` each partition of a batch not restored yet (`firsts`: its first offset in the
-        batch, `committed`: from `commits`) (call under `lock`)."""
-        for p, first in firsts.items():
-            await self.ensure(p, first, committed.get(p))
+    async def ensure_all(self, partitions: Sequence[int], committed: Mapping[int, int]) -> None:
+        """`ensure` each partition of a batch not restored yet (`committed`: from `commits`)
+        (call under `lock`)."""
+        for p in partitions:
+            await self.ensure(p, committed.get(p))
 
-    async def ensure(self, partition: int, first_offset: int | None, committed: int | None = None) -> None:
-        """Restore `partition` and replay its log tail up to the group's committed offset
-        (call under `lock`).
+    async def ensure(self, partition: int, committed: int | None = None) -> None:
+        """Restore `partition` and replay its log tail up to where the group resumes it (its
+        commit, or the log's start: `commits`) (call under `lock`).
 
-        The tail ends at the commit, not at the first offset Faust hands us: after a
-        rebalance Faust can hand a record it fetched before its seek, ahead of the commit
-        (faust-streaming#221), and the events between were never stored. Replayed as a tail
-        they would be in state with no rows, and processed next as duplicates; instead
-        `contiguous` reads them from the log and processes them with their rows. With no
-        commit yet, the log starts where Faust starts it (`first_offset`)."""
+        The tail ends there, not at the first offset Faust hands us: after a rebalance Faust
+        can hand a record it fetched before its seek, ahead of the commit (faust-streaming#221),
+        and with no commit it does not seek at all; the events between were never stored
+        (or were by this process, before a rebalance took the partition's state and no commit
+        had been made). Replayed as a tail they would be in state with no rows, and processed
+        next as duplicates; instead `contiguous` reads them from the log and processes them
+        with their rows (rows stored twice are the same rows)."""
         if partition in self.ready:
             return
         before = len(self.registry.communities)
         marker = self.snapshots.restore_partition(self.registry, partition)
         metrics.STATE_RESTORED.inc(len(self.registry.communities) - before)
         stale = await self.erasures.load(partition) if self.erasures is not None else ()
-        if committed is None:
+        if committed is None:  # not asked before the lock was taken (a revoke came in between)
             committed = (await self.commits([partition], 0.0))[partition]
-        end = committed if committed > 0 or first_offset is None else first_offset
+        end = committed
         replayed = await self._replay(partition, marker + 1, end)
         metrics.STATE_REPLAYED.inc(replayed)
         if replayed:

@@ -32,6 +32,9 @@ class _Snapshots:
 class _Registry:
     communities: dict[str, Any] = {}
 
+    def drop_partition(self, partition: int) -> None:
+        return None
+
 
 class _Replayed:
     """Stands in for the pipeline: records what recovery applied to state without rows."""
@@ -47,13 +50,15 @@ class _Replayed:
 def _partitions(
     committed: dict[int, int], markers: dict[int, int], log_start: int = 0, *, sought: bool = True
 ) -> tuple[Partitions, _Replayed, list[Any]]:
-    """`committed`: the group's commits; Faust sought to them (`sought`) or the group is asked."""
+    """`committed`: the group's commits; Faust sought to them (`sought`) or the group is asked.
+    `log_start`: the log's first offset (older ones deleted), where the group resumes a
+    partition it has no commit of."""
     reads: list[tuple[int, int, int]] = []
     replayed = _Replayed()
 
     async def group_commit(partitions: Sequence[int]) -> dict[int, int]:
         reads.append(("asked", *partitions))
-        return {p: committed.get(p, 0) for p in partitions}
+        return {p: committed.get(p) or log_start for p in partitions}
 
     nothing: Any = None
     parts = Partitions(Settings(), nothing, nothing, nothing, group_commit)
@@ -85,11 +90,9 @@ def _handed(partition: int, *offsets: int) -> list[Incoming]:
 
 def _processed(parts: Partitions, batch: list[Incoming]) -> list[tuple[int, int]]:
     async def go() -> list[tuple[int, int]]:
-        firsts: dict[int, int] = {}
-        for m in batch:
-            firsts.setdefault(m.partition, m.offset)
-        new = [p for p in firsts if p not in parts.ready]
-        await parts.ensure_all(firsts, await parts.commits(new, 0.05))
+        seen = list(dict.fromkeys(m.partition for m in batch))
+        new = [p for p in seen if p not in parts.ready]
+        await parts.ensure_all(seen, await parts.commits(new, 0.05))
         out = []
         async for run in parts.contiguous(batch):
             out.extend((m.partition, m.offset) for m in run)
@@ -131,10 +134,26 @@ def test_a_snapshot_ahead_of_the_commit_its_events_are_not_processed_again() -> 
     assert replayed.offsets == [] and reads == []
 
 
-def test_no_commit_yet_the_group_starts_where_faust_starts_it() -> None:
+def test_no_commit_yet_the_log_starts_at_its_first_offset_whatever_faust_hands_first() -> None:
     parts, replayed, reads = _partitions(committed={}, markers={}, log_start=5)  # older offsets deleted
     assert _processed(parts, _handed(1, 5, 6)) == [(1, 5), (1, 6)]
-    assert replayed.offsets == [] and reads == [(1, 0, 5)]  # the tail up to them: empty
+    # no commit: the group is asked for the log's start; the tail before it is deleted, empty
+    assert replayed.offsets == [] and reads == [("asked", 1), (1, 0, 5)]
+    # Faust does not seek a partition without a commit, so it can hand any offset first
+    parts, replayed, reads = _partitions(committed={}, markers={}, log_start=5)
+    assert _processed(parts, _handed(1, 8, 9)) == [(1, o) for o in range(5, 10)]  # 5-7 with their rows
+    assert replayed.offsets == [] and reads == [("asked", 1), (1, 0, 5), (1, 5, 8), ("filled", 1, 5, 7)]
+
+
+def test_no_commit_when_a_rebalance_took_the_state_what_this_process_stored_is_processed_again() -> None:
+    # Seen in a drill: 0 was processed and stored, a rebalance came before any commit and dropped
+    # the partition's state (and the buffered 1), and Faust handed 2 first. Replaying up to 2 as
+    # a tail put 1 in state only: it was never stored, and the group committed past it.
+    parts, replayed, _ = _partitions(committed={}, markers={})
+    assert _processed(parts, _handed(0, 0)) == [(0, 0)]
+    parts.revoke({0})
+    assert _processed(parts, _handed(0, 2, 3)) == [(0, 0), (0, 1), (0, 2), (0, 3)]
+    assert replayed.offsets == []  # nothing went to state without its rows
 
 
 def test_handed_below_the_commit_what_is_stored_already_is_not_processed_again() -> None:
@@ -155,7 +174,7 @@ def test_before_faust_has_sought_the_batch_waits_for_the_seek() -> None:
         committed = await parts.commits([0], wait_seconds=5.0)
         await seeking
         assert committed == {0: 12}
-        await parts.ensure_all({0: 20}, committed)
+        await parts.ensure_all([0], committed)
         return [(m.partition, m.offset) async for run in parts.contiguous(_handed(0, 20)) for m in run]
 
     assert asyncio.run(go()) == [(0, o) for o in range(12, 21)]
@@ -177,7 +196,7 @@ def test_a_hole_inside_a_batch_is_filled_in_place_and_other_partitions_keep_thei
     parts, _, reads = _partitions(committed={0: 0, 1: 0}, markers={})
     got = _processed(parts, _handed(0, 0, 1) + _handed(1, 0) + _handed(0, 5) + _handed(1, 1))
     assert got == [(0, 0), (0, 1), (1, 0), (0, 2), (0, 3), (0, 4), (0, 5), (1, 1)]
-    assert reads == [(0, 2, 5), ("filled", 0, 2, 4)]
+    assert reads == [("asked", 0, 1), (0, 2, 5), ("filled", 0, 2, 4)]  # no commits: asked for the log's start
 
 
 def _faust_consumer(committed: int, acked: list[int]) -> Any:
@@ -210,7 +229,7 @@ def test_faust_never_commits_past_a_hole_of_two_offsets_it_did_not_hand_over_unl
             await consumer._add_gap(tp, first, last)  # what the worker's hook does (app._consumer_gap)
 
         parts.filled = filled
-        await parts.ensure_all({0: 12}, await parts.commits([0], 0.05))
+        await parts.ensure_all([0], await parts.commits([0], 0.05))
         return [m.offset async for run in parts.contiguous(_handed(0, 12, 13, 14)) for m in run]
 
     assert asyncio.run(go()) == list(range(10, 15))

@@ -38,7 +38,8 @@ def listening() -> Iterator[int]:
 
 
 def settings(tmp_path: Path, **ports: int) -> Settings:
-    base = {"kafka_port": free_port(), "gateway_port": free_port(), "worker_port": free_port()}
+    # Kafka's controller listens one port above it: that one has to be free too
+    base = {"kafka_port": free_port_pair(), "gateway_port": free_port(), "worker_port": free_port()}
     return Settings.from_env({}, data_dir=str(tmp_path / "data"), **{**base, **ports})
 
 

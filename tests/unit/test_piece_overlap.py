@@ -48,7 +48,7 @@ class _Partitions:
     async def commits(self, partitions: list[int]) -> dict[int, int]:
         return {}
 
-    async def ensure_all(self, firsts: dict[int, int], committed: dict[int, int]) -> None:
+    async def ensure_all(self, partitions: list[int], committed: dict[int, int]) -> None:
         return None
 
     async def contiguous(self, batch: list[Incoming]) -> AsyncGenerator[list[Incoming], None]:
