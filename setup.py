@@ -10,7 +10,7 @@ import os
 import runpy
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 
 ext_modules = []
 if os.environ.get("ENGAGE_NATIVE") == "1":
@@ -27,6 +27,7 @@ if os.environ.get("ENGAGE_NATIVE") == "1":
     # build from its sources' later edits.
     record = native["source_hashes"](native["build_sources"]())
     ext_modules = mypycify(paths, opt_level="3", group_name=native["GROUP"])
+    ext_modules += [Extension(m, [c], extra_compile_args=["-O3"]) for m, c in native["C_HELPERS"].items()]
     Path("streams", native["BUILD_RECORD"]).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 setup(ext_modules=ext_modules)

@@ -2,14 +2,18 @@
 
 `make native` (run by `make run` and `make test`) compiles `MODULES` in place with mypyc
 (setup.py): the same typed Python, as C extensions next to the sources, ~1.5x faster in
-the scoring and spam cores. Python imports an extension before a `.py` of the same name,
-so an edited source would silently keep running the old build: `guard()` (called when
-`streams` is imported) compares each source with the hash recorded at build time
-(`BUILD_RECORD`) and, when any differs, loads all of them from source instead, with one
-warning. The record covers the project modules the compiled ones import too (directly or
-not): mypyc compiles `rec.ts` of a NamedTuple defined elsewhere as an index, so reordering
-`EventRecord`'s fields must make the build stale as surely as editing the scorer.
-ENGAGE_PURE_PYTHON=1 does the same on purpose (to compare, or to debug).
+the scoring and spam cores. It builds `C_HELPERS` too, a few loops written in C where
+mypyc's code is no faster than Python's (the member index's probe, the decoder's record of
+a line); each has its Python twin, which runs whenever the helper is not loaded.
+
+Python imports an extension before a `.py` of the same name, so an edited source would
+silently keep running the old build: `guard()` (called when `streams` is imported)
+compares each source with the hash recorded at build time (`BUILD_RECORD`) and, when any
+differs, loads all of them from source instead, with one warning. The record covers the
+project modules the compiled ones import too (directly or not): mypyc compiles `rec.ts` of
+a NamedTuple defined elsewhere as an index, so reordering `EventRecord`'s fields must make
+the build stale as surely as editing the scorer; and the C helpers' sources. ENGAGE_PURE_PYTHON=1
+does the same on purpose (to compare, or to debug); either way the C helpers are not loaded.
 Either way the behaviour is the same: tests/unit/test_native.py runs both on one input.
 
 This file is read by setup.py without importing `streams`: keep it free of imports
@@ -46,6 +50,12 @@ MODULES = (
     "streams.spam.flags",
     "streams.worker.rows",
 )
+# Written in C for what mypyc compiles no faster than Python: each is imported (where it is
+# used) only when it is built and the build is current; otherwise the Python beside it runs.
+C_HELPERS = {  # module: its source
+    "streams.scoring._member_probe": "streams/scoring/member_probe.c",
+    "streams._wire_record": "streams/wire_record.c",
+}
 GROUP = "streams.hot_path"  # the group's shared library: streams/hot_path__mypyc.*.so (in the package)
 BUILD_RECORD = "native-build.json"  # in this directory: {source path: sha256}, MODULES and what they import
 PACKAGES = ("streams", "schemas", "sinks")  # the project's own: their modules are the dependencies recorded
@@ -96,7 +106,7 @@ def build_sources() -> list[Path]:
             continue
         seen[module] = path
         todo.extend(_imports(path))
-    return sorted(set(seen.values()))
+    return sorted(set(seen.values()) | {ROOT / c for c in C_HELPERS.values()})
 
 
 def source_hashes(paths: Sequence[Path]) -> dict[str, str]:
@@ -128,8 +138,8 @@ def _recorded() -> dict[str, str]:
 def up_to_date() -> bool:
     """Every module compiled, from the sources (and the modules they import) as they are now."""
     recorded = _recorded()
-    own = (source_path(m).relative_to(ROOT).as_posix() for m in MODULES)
-    if not all(map(_built, MODULES)) or not all(p in recorded for p in own):
+    own = [source_path(m).relative_to(ROOT).as_posix() for m in MODULES] + list(C_HELPERS.values())
+    if not all(map(_built, (*MODULES, *C_HELPERS))) or not all(p in recorded for p in own):
         return False
     return recorded == source_hashes([ROOT / p for p in recorded])
 
@@ -140,6 +150,8 @@ class _FromSource(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
+        if fullname in C_HELPERS:  # its callers fall back to their Python
+            raise ModuleNotFoundError(f"{fullname}: the hot path runs as Python ({mode})", name=fullname)
         if fullname not in MODULES:
             return None
         return importlib.util.spec_from_file_location(fullname, source_path(fullname))
