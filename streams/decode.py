@@ -10,7 +10,9 @@ dead letter with its line number; the rest of the envelope is kept.
 
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -123,6 +125,26 @@ def _record(w: WireEvent) -> EventRecord | None:
     )
 
 
+ToRecord = Callable[[WireEvent], "EventRecord | None"]
+
+
+def _load_c_record() -> ToRecord:
+    """`_record` in C (streams/wire_record.c) when it is built and current (streams/native.py),
+    else `_record` itself: the same records either way (tests/unit/test_decode_properties.py)."""
+    try:
+        module = importlib.import_module("streams._wire_record")
+    except ImportError:
+        return _record
+    module.configure(
+        EventRecord, _good_source, _SOURCES, TYPE_CODES, ROLE_CODES, JOIN_SOURCE_CODES, MAX_FINGERPRINT, wire_time
+    )
+    to_record: ToRecord = module.record
+    return to_record
+
+
+_to_record = _load_c_record()
+
+
 def decode(value: bytes | None) -> Decoded | DeadLetter:
     """One canonical event (one line)."""
     if value is None:
@@ -132,7 +154,7 @@ def decode(value: bytes | None) -> Decoded | DeadLetter:
     except (msgspec.ValidationError, msgspec.DecodeError):
         wire = None
     if wire is not None:
-        rec = _record(wire)
+        rec = _to_record(wire)
         if rec is not None:
             return Decoded(rec, wire.source)
     return _slow(value)
@@ -161,12 +183,15 @@ def decode_envelope(value: bytes | None, bounds: TimeBounds | None = None) -> De
         return out
     lines = split_lines(value)
     records, sources, line_nos = out.records, out.sources, out.lines
+    to_record = _to_record
+    # check_time's bounds, worked out once: only an event outside them pays for the call
+    latest, floor = (bounds.now + bounds.skew_s, bounds.floor) if bounds is not None else (0.0, 0.0)
     for i, line in enumerate(lines):  # line by line: lines joined into one document could parse as other events
         try:
             wire = _ONE.decode(line)
         except (msgspec.ValidationError, msgspec.DecodeError):
             wire = None
-        rec = _record(wire) if wire is not None else None
+        rec = to_record(wire) if wire is not None else None
         if rec is None or wire is None:  # refused by the fast path: pydantic accepts or explains
             slow = _slow(line)
             if isinstance(slow, DeadLetter):
@@ -175,7 +200,7 @@ def decode_envelope(value: bytes | None, bounds: TimeBounds | None = None) -> De
             rec, source = slow
         else:
             source = wire.source
-        if bounds is not None:
+        if bounds is not None and (rec.ts > latest or rec.ts < floor):
             refused = check_time(rec.ts, bounds)
             if refused is not None:
                 out.dead.append((i, refused, line))

@@ -7,6 +7,7 @@ with an identical record; what msgspec refuses is decided by pydantic (tested el
 
 from __future__ import annotations
 
+import importlib
 import re
 import struct
 from datetime import datetime
@@ -17,9 +18,11 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.events import WIRE_TIME_PATTERN, CanonicalEvent, WireEvent
+from schemas.events import MAX_FINGERPRINT, WIRE_TIME_PATTERN, CanonicalEvent, WireEvent
+from streams import decode as decode_module
+from streams import native
 from streams.decode import Decoded, _record, decode, wire_time
-from streams.event_record import from_canonical
+from streams.event_record import JOIN_SOURCE_CODES, ROLE_CODES, TYPE_CODES, EventRecord, from_canonical
 
 TIMES = st.one_of(
     st.sampled_from(
@@ -245,3 +248,87 @@ def test_wire_time_reads_what_the_wire_carries() -> None:
         "2026-11-01T12:00Z",
     ]
     assert [t for t in declined if wire_time(t) is not None] == []
+
+
+# --- the same two steps in C (streams/wire_record.c), where `make native` built them ------
+
+
+def _c_twin() -> Any:
+    """streams/wire_record.c, or None where the hot path runs as Python (then it is not used)."""
+    try:
+        return importlib.import_module("streams._wire_record")
+    except ImportError:
+        assert native.mode != "compiled"  # built and current: it must load
+        assert decode_module._to_record is _record
+        return None
+
+
+def test_the_decoder_uses_the_c_record_exactly_when_the_hot_path_is_compiled() -> None:
+    assert (decode_module._to_record is not _record) == (native.mode == "compiled")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(documents())
+def test_the_c_record_is_the_python_record(doc: dict[str, Any]) -> None:
+    twin = _c_twin()
+    if twin is None:
+        return
+    try:
+        wire = msgspec.json.Decoder(WireEvent).decode(_dumps(doc))
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return
+    got, want = twin.record(wire), _record(wire)
+    assert got == want and type(got) is type(want)
+    if want is not None:
+        assert struct.pack("<d", got.ts) == struct.pack("<d", want.ts)
+
+
+@settings(max_examples=5000, deadline=None)
+@given(st.one_of(wire_times(), near_wire_times(), TIMES, st.text(max_size=40)))
+def test_the_c_wire_time_is_the_python_wire_time(text: str) -> None:
+    twin = _c_twin()
+    if twin is None:
+        return
+    got, want = twin.wire_time(text), wire_time(text)
+    assert (got is None) == (want is None), text
+    if want is not None:
+        assert struct.pack("<d", got) == struct.pack("<d", want), text
+
+
+def test_the_c_wire_time_at_the_edges_of_what_it_reads_itself() -> None:
+    twin = _c_twin()
+    if twin is None:
+        return
+    edges = [
+        "0001-01-01T00:00:00Z", "1685-01-01T00:00:00Z", "1684-12-31T23:59:59.999999Z",  # 2^53 us from 1970
+        "2255-06-05T23:47:34.740991Z", "2255-06-05T23:47:34.740992Z", "9999-12-31T23:59:59.999999-23:59",
+        "2000-02-29T12:00:00Z", "1900-02-29T12:00:00Z", "2024-02-29T00:00:00+00:60", "2026-01-01T00:00:00.0Z",
+        "2026-12-31T23:59:59.9+23:59", "2026-12-31T23:59:59.99999-00:00", "1969-12-31T23:59:59.999999Z",
+    ]
+    for text in edges:
+        got, want = twin.wire_time(text), wire_time(text)
+        assert (got is None) == (want is None), text
+        assert got is None or struct.pack("<d", got) == struct.pack("<d", want), text
+
+
+def test_the_c_wire_time_reads_the_wire_itself_and_asks_python_only_off_its_subset() -> None:
+    twin = _c_twin()
+    if twin is None:
+        return
+    asked: list[str] = []
+
+    def counting(text: str) -> float | None:
+        asked.append(text)
+        return wire_time(text)
+
+    d = decode_module
+    config = (EventRecord, d._good_source, d._SOURCES, TYPE_CODES, ROLE_CODES, JOIN_SOURCE_CODES, MAX_FINGERPRINT)
+    twin.configure(*config, counting)
+    try:
+        read = ["2026-11-01T12:00:00Z", "2026-11-01T12:00:00.123+05:30", "1970-01-01T00:00:00-09:59"]
+        assert [twin.wire_time(t) for t in read] == [wire_time(t) for t in read] and asked == []
+        assert twin.wire_time("2026-11-01T12:00:00z") is None and asked == []  # not the wire's form at all
+        off = ["2026-02-30T12:00:00Z", "2026-11-01T12:00:00+05:60", "1500-01-01T00:00:00Z", "2026-11-01T1\uff12:00:00Z"]
+        assert [twin.wire_time(t) for t in off] == [wire_time(t) for t in off] and asked == off
+    finally:
+        twin.configure(*config, wire_time)
