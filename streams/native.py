@@ -3,8 +3,9 @@
 `make native` (run by `make run` and `make test`) compiles `MODULES` in place with mypyc
 (setup.py): the same typed Python, as C extensions next to the sources, ~1.5x faster in
 the scoring and spam cores. It builds `C_HELPERS` too, a few loops written in C where
-mypyc's code is no faster than Python's (the member index's probe, the decoder's record of
-a line); each has its Python twin, which runs whenever the helper is not loaded.
+mypyc's code is little faster than Python's (the member index's probe, the decoder's record
+of a line, the scorer's per-event loop); each has its Python twin, which runs whenever the
+helper is not loaded.
 
 Python imports an extension before a `.py` of the same name, so an edited source would
 silently keep running the old build: `guard()` (called when `streams` is imported)
@@ -55,6 +56,7 @@ MODULES = (
 C_HELPERS = {  # module: its source
     "streams.scoring._member_probe": "streams/scoring/member_probe.c",
     "streams._wire_record": "streams/wire_record.c",
+    "streams.scoring._score_loop": "streams/scoring/score_loop.c",
 }
 GROUP = "streams.hot_path"  # the group's shared library: streams/hot_path__mypyc.*.so (in the package)
 BUILD_RECORD = "native-build.json"  # in this directory: {source path: sha256}, MODULES and what they import

@@ -9,9 +9,10 @@ boundaries (docs/scoring.md has the rules).
 from __future__ import annotations
 
 import heapq
+import importlib
 import math
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 from operator import itemgetter
 from typing import Any, cast
@@ -33,6 +34,20 @@ from streams.scoring.tiers import (
     TierRule,
 )
 from streams.scoring.top_set import REST_COMPACT_MIN, Discard, TopSet
+
+
+def _load_loop() -> Callable[..., float | None] | None:
+    """`_score`'s per-event loop in C (streams/scoring/score_loop.c), when it is built and
+    current (streams/native.py), or None: then the Python loop below runs, the reference."""
+    try:
+        module = importlib.import_module("streams.scoring._score_loop")
+    except ImportError:
+        return None
+    loop: Callable[..., float | None] = module.loop
+    return loop
+
+
+_c_loop = _load_loop()
 
 SNAPSHOT_FORMAT = 2
 _NO_CLOCK = -math.inf
@@ -408,6 +423,19 @@ class CommunityScorer:
         tier_counts = self._tier_counts
         k_high = self._k_range[1]
         rest_cap = max(REST_COMPACT_MIN, 4 * (len(creation) + 1))  # TopSet's own bound: the table is grown already
+        if _c_loop is not None:  # the same loop in C (score_loop.c), calling back the same methods
+            done = _c_loop(
+                self, events, actor_idx, target_idx, known, changes, rows,
+                (creation, curation, received, first_seen, last_active, last_comment, join_ts, counts, tiers,
+                 role_of, excluded, join_source, ranks),
+                (creators, curators), tops, amb_changed, active, tier_counts,
+                (rate, landmark, clock, f, active_window, creator_threshold, creator_floor, curator_threshold,
+                 curator_floor, tie, k_high, rest_cap, MINUTE, weights[1], weights[2], weights[3]),
+                (JOIN, COMMENT, LURKER, CURATOR, CREATOR), _heappush,
+            )  # fmt: skip
+            if done is not None:
+                self._clock = done
+                return
         g_ts = None  # the time `g` (what a unit of weight at it stores) was worked out for
         g = 1.0
 
