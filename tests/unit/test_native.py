@@ -123,3 +123,16 @@ def test_an_edited_source_runs_as_python_not_the_old_build(edited: str) -> None:
     assert path.endswith("community.py")
     assert "older than its sources" in done.stderr
     assert native.up_to_date() == all(native._built(m) for m in native.MODULES)
+
+
+def test_an_installed_build_carries_the_c_helpers_sources() -> None:
+    """The build record hashes the C helpers' sources, so an install (the image's `pip install .`)
+    without them would find its build stale and run as Python: they are package data."""
+    import fnmatch
+    import tomllib
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["streams"]
+    for source in native.C_HELPERS.values():
+        inside = source.removeprefix("streams/")
+        assert any(fnmatch.fnmatch(inside, g) and g.count("/") == inside.count("/") for g in globs), source
+    assert set(native.C_HELPERS.values()) <= {p.relative_to(ROOT).as_posix() for p in native.build_sources()}
