@@ -79,39 +79,13 @@ static int heap_low(PyObject *heap, double *low, int must)
     return (*low == -1.0 && PyErr_Occurred()) ? -1 : 0;
 }
 
-static PyObject *call(PyObject *self, PyObject *name, const char *fmt, ...)
+static int call_none(PyObject *self, PyObject *name, PyObject *args)
 {
-    /* self.name(*args) with Py_BuildValue's format; a new reference or NULL */
-    va_list va;
-    va_start(va, fmt);
-    PyObject *args = Py_VaBuildValue(fmt, va);
-    va_end(va);
-    if (args == NULL) return NULL;
-    PyObject *method = PyObject_GetAttr(self, name);
-    if (method == NULL) {
-        Py_DECREF(args);
-        return NULL;
-    }
-    PyObject *r = PyObject_CallObject(method, args);
-    Py_DECREF(method);
-    Py_DECREF(args);
-    return r;
-}
-
-static int call_none(PyObject *self, PyObject *name, const char *fmt, ...)
-{
-    va_list va;
-    va_start(va, fmt);
-    PyObject *args = Py_VaBuildValue(fmt, va);
-    va_end(va);
+    /* self.name(*args), the result dropped; steals `args` (NULL: Py_BuildValue failed) */
     if (args == NULL) return -1;
     PyObject *method = PyObject_GetAttr(self, name);
-    if (method == NULL) {
-        Py_DECREF(args);
-        return -1;
-    }
-    PyObject *r = PyObject_CallObject(method, args);
-    Py_DECREF(method);
+    PyObject *r = method ? PyObject_CallObject(method, args) : NULL;
+    Py_XDECREF(method);
     Py_DECREF(args);
     if (r == NULL) return -1;
     Py_DECREF(r);
@@ -189,48 +163,6 @@ static int get_double(PyObject *o, PyObject *name, double *v)
     return (*v == -1.0 && PyErr_Occurred()) ? -1 : 0;
 }
 
-static int sync_out(Ctx *c)
-{
-    if (set_long(c->self, s_eligible, c->eligible) < 0 || set_long(c->self, s_positive, c->positive) < 0 ||
-        set_double(c->self, s_total, c->total) < 0)
-        return -1;
-    for (Py_ssize_t i = 0; i < c->ntops; i++)
-        if (set_double(c->tops[i].obj, s_top_total, c->tops[i].total) < 0) return -1;
-    return 0;
-}
-
-static int sync_in(Ctx *c)
-{
-    if (get_long(c->self, s_eligible, &c->eligible) < 0 || get_long(c->self, s_positive, &c->positive) < 0 ||
-        get_double(c->self, s_total, &c->total) < 0)
-        return -1;
-    for (Py_ssize_t i = 0; i < c->ntops; i++) {
-        Top *t = &c->tops[i];
-        long k;
-        if (get_double(t->obj, s_top_total, &t->total) < 0 || get_long(t->obj, s_k, &k) < 0) return -1;
-        t->k = k;
-        PyObject *top = PyObject_GetAttr(t->obj, s_top);
-        if (top == NULL) return -1;
-        Py_XSETREF(t->top, top);
-        PyObject *rest = PyObject_GetAttr(t->obj, s_rest);
-        if (rest == NULL) return -1;
-        Py_XSETREF(t->rest, rest);
-        if (!PyList_Check(t->top) || !PyList_Check(t->rest)) {
-            PyErr_SetString(PyExc_TypeError, "loop(): a top set's heaps are lists");
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static void ctx_clear(Ctx *c)
-{
-    for (Py_ssize_t i = 0; i < c->ntops; i++) {
-        Py_CLEAR(c->tops[i].top);
-        Py_CLEAR(c->tops[i].rest);
-    }
-}
-
 /* a top set's own method (grew, compact_rest): it changes its sum, heap and rest, nothing else
  * the loop holds (its k only changes in resize and rebuild, which the scorer calls) */
 static int top_out(Ctx *c, Py_ssize_t i) { return set_double(c->tops[i].obj, s_top_total, c->tops[i].total); }
@@ -256,6 +188,50 @@ static int top_in(Ctx *c, Py_ssize_t i)
     do {                                                                                                    \
         if (top_out(ctx, i) < 0 || (expr) < 0 || top_in(ctx, i) < 0) goto out;                              \
     } while (0)
+
+static int sync_out(Ctx *c)
+{
+    if (set_long(c->self, s_eligible, c->eligible) < 0 || set_long(c->self, s_positive, c->positive) < 0 ||
+        set_double(c->self, s_total, c->total) < 0)
+        return -1;
+    for (Py_ssize_t i = 0; i < c->ntops; i++)
+        if (set_double(c->tops[i].obj, s_top_total, c->tops[i].total) < 0) return -1;
+    return 0;
+}
+
+static int sync_in(Ctx *c)
+{
+    if (get_long(c->self, s_eligible, &c->eligible) < 0 || get_long(c->self, s_positive, &c->positive) < 0 ||
+        get_double(c->self, s_total, &c->total) < 0)
+        return -1;
+    for (Py_ssize_t i = 0; i < c->ntops; i++) {
+        long k;
+        if (get_long(c->tops[i].obj, s_k, &k) < 0 || top_in(c, i) < 0) return -1;
+        c->tops[i].k = k;
+    }
+    return 0;
+}
+
+/* a member counted for the first time, a lurker: `self._eligible += 1`, `tier_counts[LURKER] += 1`,
+ * and the top sets resized when their k may change */
+static int new_lurker(Ctx *c, PyObject *tier_counts, long lurker, long *k_high)
+{
+    c->eligible += 1;
+    PyObject *more = PyNumber_Add(PyList_GET_ITEM(tier_counts, lurker), one);
+    if (more == NULL) return -1;
+    PyList_SetItem(tier_counts, lurker, more);
+    if (c->eligible <= *k_high) return 0;
+    if (sync_out(c) < 0 || call_none(c->self, s_resize_tops, PyTuple_New(0)) < 0 || sync_in(c) < 0) return -1;
+    return read_k_high(c->self, k_high);
+}
+
+static void ctx_clear(Ctx *c)
+{
+    for (Py_ssize_t i = 0; i < c->ntops; i++) {
+        Py_CLEAR(c->tops[i].top);
+        Py_CLEAR(c->tops[i].rest);
+    }
+}
 
 /* a call into Python: what C holds goes back first, and is read again after */
 #define CALLBACK(ctx, expr)                                                                                 \
@@ -384,7 +360,7 @@ static PyObject *loop(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             if (!has_minute || this_minute != minute) {
                 if (has_minute) {
                     if (sync_out(&ctx) < 0) goto out;
-                    PyObject *row = call(self, s_row, "(dd)", minute * MINUTE, clock);
+                    PyObject *row = PyObject_CallMethod(self, "_row", "(dd)", minute * MINUTE, clock);
                     if (row == NULL || sync_in(&ctx) < 0) {
                         Py_XDECREF(row);
                         goto out;
@@ -405,17 +381,7 @@ static PyObject *loop(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (a >= known) {
             role_of[a] = (unsigned char)role;
             known = a + 1;
-            if (!role && !excluded[a]) {
-                ctx.eligible += 1;
-                PyObject *lurkers = PyList_GET_ITEM(tier_counts, LURKER);
-                PyObject *more = PyNumber_Add(lurkers, one);
-                if (more == NULL) goto out;
-                PyList_SetItem(tier_counts, LURKER, more);
-                if (ctx.eligible > k_high) {
-                    CALLBACK(&ctx, call_none(self, s_resize_tops, "()"));
-                    if (read_k_high(self, &k_high) < 0) goto out;
-                }
-            }
+            if (!role && !excluded[a] && new_lurker(&ctx, tier_counts, LURKER, &k_high) < 0) goto out;
         }
         if (ts < first_seen[a]) first_seen[a] = ts;
         if (counts[a] == UINT32_MAX) {
@@ -426,7 +392,7 @@ static PyObject *loop(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (ts >= last_active[a]) {
             last_active[a] = ts;
             if (role != role_of[a]) {
-                CALLBACK(&ctx, call_none(self, s_set_role, "(nld)", a, role, clock));
+                CALLBACK(&ctx, call_none(self, s_set_role, Py_BuildValue("(nld)", a, role, clock)));
                 if (read_k_high(self, &k_high) < 0) goto out;
             }
         }
@@ -466,12 +432,12 @@ static PyObject *loop(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                                 if (r2 == NULL) goto out;
                                 Py_DECREF(r2);
                                 if (PyList_GET_SIZE(top->rest) > rest_cap)
-                                    TOP_CALLBACK(&ctx, k, call_none(top->obj, s_compact_rest, "()"));
+                                    TOP_CALLBACK(&ctx, k, call_none(top->obj, s_compact_rest, Py_BuildValue("()")));
                             } else {
-                                TOP_CALLBACK(&ctx, k, call_none(top->obj, s_grew, "(ndd)", a, old, nw));
+                                TOP_CALLBACK(&ctx, k, call_none(top->obj, s_grew, Py_BuildValue("(ndd)", a, old, nw)));
                             }
                         } else {
-                            TOP_CALLBACK(&ctx, k, call_none(top->obj, s_grew, "(ndd)", a, old, nw));
+                            TOP_CALLBACK(&ctx, k, call_none(top->obj, s_grew, Py_BuildValue("(ndd)", a, old, nw)));
                         }
                     }
                     if (has_tie && old == tie) {
@@ -491,34 +457,24 @@ static PyObject *loop(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                         int in = PyDict_Contains(active, ai);
                         Py_DECREF(ai);
                         if (in < 0) goto out;
-                        if (!in) CALLBACK(&ctx, call_none(self, s_activate, "(nd)", a, ts));
+                        if (!in) CALLBACK(&ctx, call_none(self, s_activate, Py_BuildValue("(nd)", a, ts)));
                     }
                 }
                 if (tiers[a] != CREATOR && nw * f >= creator_threshold) {
-                    CALLBACK(&ctx, call_none(self, s_change_tier, "(nlddO)", a, CREATOR, clock, f, changes));
+                    CALLBACK(&ctx, call_none(self, s_change_tier, Py_BuildValue("(nlddO)", a, CREATOR, clock, f, changes)));
                     if (heap_low(creators, &low_c, 1) < 0 || heap_low(curators, &low_u, 0) < 0) goto out;
                 }
             } else {
                 const double nw = curation[a] = curation[a] + w;
                 if (tiers[a] == LURKER && nw * f >= curator_threshold) {
-                    CALLBACK(&ctx, call_none(self, s_change_tier, "(nlddO)", a, CURATOR, clock, f, changes));
+                    CALLBACK(&ctx, call_none(self, s_change_tier, Py_BuildValue("(nlddO)", a, CURATOR, clock, f, changes)));
                     if (heap_low(curators, &low_u, 1) < 0) goto out;
                 }
             }
             if (t >= 0) {
                 if (t >= known) {
                     known = t + 1;
-                    if (!role_of[t] && !excluded[t]) {
-                        ctx.eligible += 1;
-                        PyObject *lurkers = PyList_GET_ITEM(tier_counts, LURKER);
-                        PyObject *more = PyNumber_Add(lurkers, one);
-                        if (more == NULL) goto out;
-                        PyList_SetItem(tier_counts, LURKER, more);
-                        if (ctx.eligible > k_high) {
-                            CALLBACK(&ctx, call_none(self, s_resize_tops, "()"));
-                            if (read_k_high(self, &k_high) < 0) goto out;
-                        }
-                    }
+                    if (!role_of[t] && !excluded[t] && new_lurker(&ctx, tier_counts, LURKER, &k_high) < 0) goto out;
                 }
                 if (ts < first_seen[t]) first_seen[t] = ts;
                 received[t] += w;
@@ -534,18 +490,18 @@ static PyObject *loop(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         if (advanced) {
             if (low_c * f < creator_floor) {
-                CALLBACK(&ctx, call_none(self, s_demote, "(OlOdddO)", creators, CREATOR,
-                                         PyTuple_GET_ITEM(columns, C_CREATION), creator_floor, clock, f, changes));
+                CALLBACK(&ctx, call_none(self, s_demote, Py_BuildValue("(OlOdddO)", creators, CREATOR,
+                                         PyTuple_GET_ITEM(columns, C_CREATION), creator_floor, clock, f, changes)));
                 if (heap_low(creators, &low_c, 0) < 0 || heap_low(curators, &low_u, 0) < 0) goto out;
             }
             if (low_u * f < curator_floor) {
-                CALLBACK(&ctx, call_none(self, s_demote, "(OlOdddO)", curators, CURATOR,
-                                         PyTuple_GET_ITEM(columns, C_CURATION), curator_floor, clock, f, changes));
+                CALLBACK(&ctx, call_none(self, s_demote, Py_BuildValue("(OlOdddO)", curators, CURATOR,
+                                         PyTuple_GET_ITEM(columns, C_CURATION), curator_floor, clock, f, changes)));
                 if (heap_low(curators, &low_u, 0) < 0) goto out;
             }
         }
         if (PyList_GET_SIZE(amb_changed)) {
-            CALLBACK(&ctx, call_none(self, s_reconcile, "(Odd)", changes, clock, f));
+            CALLBACK(&ctx, call_none(self, s_reconcile, Py_BuildValue("(Odd)", changes, clock, f)));
             PyObject *tv = PyObject_GetAttr(self, s_tie);
             if (tv == NULL) goto out;
             has_tie = tv != Py_None;

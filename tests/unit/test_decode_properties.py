@@ -7,7 +7,6 @@ with an identical record; what msgspec refuses is decided by pydantic (tested el
 
 from __future__ import annotations
 
-import importlib
 import re
 import struct
 from datetime import datetime
@@ -15,6 +14,7 @@ from typing import Any
 
 import msgspec
 import orjson
+from c_helpers import c_helper
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -255,12 +255,7 @@ def test_wire_time_reads_what_the_wire_carries() -> None:
 
 def _c_twin() -> Any:
     """streams/wire_record.c, or None where the hot path runs as Python (then it is not used)."""
-    try:
-        return importlib.import_module("streams._wire_record")
-    except ImportError:
-        assert native.mode != "compiled"  # built and current: it must load
-        assert decode_module._to_record is _record
-        return None
+    return c_helper("streams._wire_record", decode_module._to_record is _record)
 
 
 def test_the_decoder_uses_the_c_record_exactly_when_the_hot_path_is_compiled() -> None:

@@ -6,12 +6,12 @@ build (or with ENGAGE_PURE_PYTHON=1) the index runs its Python probe, and the te
 
 from __future__ import annotations
 
-import importlib
 import random
 from array import array
 from typing import Any
 
 import pytest
+from c_helpers import c_helper
 
 from streams import native
 from streams.scoring import member_index
@@ -20,12 +20,8 @@ from streams.scoring.member_index import MemberIndex
 
 def _c_probe() -> Any:
     """The C probe, or None where the hot path runs as Python (then the index must not use it)."""
-    try:
-        return importlib.import_module("streams.scoring._member_probe").probe
-    except ImportError:
-        assert native.mode != "compiled"  # built and current: it must load
-        assert member_index._c_probe is None
-        return None
+    helper = c_helper("streams.scoring._member_probe", member_index._c_probe is None)
+    return helper.probe if helper is not None else None
 
 
 def test_the_index_uses_the_c_probe_exactly_when_the_hot_path_is_compiled() -> None:

@@ -8,13 +8,13 @@ loop, and the tests say so.
 
 from __future__ import annotations
 
-import importlib
 import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
 import pytest
+from c_helpers import c_helper
 
 from streams import native
 from streams.event_record import EventRecord
@@ -26,12 +26,8 @@ DAY = 86_400.0
 
 
 def _c_loop() -> Any:
-    try:
-        return importlib.import_module("streams.scoring._score_loop").loop
-    except ImportError:
-        assert native.mode != "compiled"  # built and current: it must load
-        assert community_module._c_loop is None
-        return None
+    helper = c_helper("streams.scoring._score_loop", community_module._c_loop is None)
+    return helper.loop if helper is not None else None
 
 
 def test_the_scorer_uses_the_c_loop_exactly_when_the_hot_path_is_compiled() -> None:

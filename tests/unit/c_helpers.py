@@ -1,0 +1,20 @@
+"""The C helpers of the compiled hot path (streams/native.py `C_HELPERS`), for their tests."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from streams import native
+
+
+def c_helper(module: str, python_twin_in_use: bool) -> ModuleType | None:
+    """The built helper `module`, or None where the hot path runs as Python: then its module
+    must be using its Python twin (`python_twin_in_use`), and the tests that hold the two to
+    each other have nothing to compare."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        assert native.mode != "compiled"  # built and current: it must load
+        assert python_twin_in_use
+        return None
