@@ -10,7 +10,6 @@ dead letter with its line number; the rest of the envelope is kept.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -24,6 +23,7 @@ from schemas.events import MAX_FINGERPRINT, WIRE_SOURCE_PATTERN, CanonicalEvent,
 from streams.envelopes import split_lines
 from streams.event_record import JOIN_SOURCE_CODES, ROLE_CODES, TYPE_CODES, EventRecord, from_canonical, new_record
 from streams.event_time import check_event_time, event_time_label
+from streams.native import c_helper
 
 
 class Decoded(NamedTuple):
@@ -131,9 +131,8 @@ ToRecord = Callable[[WireEvent], "EventRecord | None"]
 def _load_c_record() -> ToRecord:
     """`_record` in C (streams/wire_record.c) when it is built and current (streams/native.py),
     else `_record` itself: the same records either way (tests/unit/test_decode_properties.py)."""
-    try:
-        module = importlib.import_module("streams._wire_record")
-    except ImportError:
+    module = c_helper("streams._wire_record")
+    if module is None:
         return _record
     module.configure(
         EventRecord, _good_source, _SOURCES, TYPE_CODES, ROLE_CODES, JOIN_SOURCE_CODES, MAX_FINGERPRINT, wire_time

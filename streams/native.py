@@ -159,6 +159,15 @@ class _FromSource(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(fullname, source_path(fullname))
 
 
+def c_helper(module: str) -> ModuleType | None:
+    """One of `C_HELPERS`, imported, or None when it is not built or must not run (the hot path
+    runs as Python: `guard`); its caller then runs the Python twin."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
 def guard() -> str:
     """Decide, before any of `MODULES` is imported, whether their compiled build may run."""
     global mode

@@ -9,7 +9,6 @@ boundaries (docs/scoring.md has the rules).
 from __future__ import annotations
 
 import heapq
-import importlib
 import math
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -20,6 +19,7 @@ from typing import Any, cast
 import numpy as np
 
 from streams.event_record import COMMENT, JOIN, JOIN_SOURCE_NAMES, ROLE_NAMES, EventRecord, new_record
+from streams.native import c_helper
 from streams.scoring.config import ScoringConfig
 from streams.scoring.event_dedup import EventIdMemory
 from streams.scoring.forward_decay import ForwardDecay
@@ -35,19 +35,10 @@ from streams.scoring.tiers import (
 )
 from streams.scoring.top_set import REST_COMPACT_MIN, Discard, TopSet
 
-
-def _load_loop() -> Callable[..., float | None] | None:
-    """`_score`'s per-event loop in C (streams/scoring/score_loop.c), when it is built and
-    current (streams/native.py), or None: then the Python loop below runs, the reference."""
-    try:
-        module = importlib.import_module("streams.scoring._score_loop")
-    except ImportError:
-        return None
-    loop: Callable[..., float | None] = module.loop
-    return loop
-
-
-_c_loop = _load_loop()
+# `_score`'s per-event loop in C (score_loop.c), when it is built and current (streams/native.py);
+# else None, and the Python loop in `_score` runs, the reference
+_loop_module = c_helper("streams.scoring._score_loop")
+_c_loop: Callable[..., float | None] | None = _loop_module.loop if _loop_module is not None else None
 
 SNAPSHOT_FORMAT = 2
 _NO_CLOCK = -math.inf

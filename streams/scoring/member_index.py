@@ -16,27 +16,19 @@ probe, ~1 us -> ~0.06-0.11 us an id); without it, as Python, the same indexes co
 
 from __future__ import annotations
 
-import importlib
 from array import array
 from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
 
+from streams.native import c_helper
+
 Probe = Callable[[list[str], "array[int]", "array[int]", "array[int]", bytearray, dict[str, int]], list[int]]
 
 
-def _load_probe() -> Probe | None:
-    """The C probe, when it is built and current (streams/native.py), or None."""
-    try:
-        module = importlib.import_module("streams.scoring._member_probe")
-    except ImportError:
-        return None
-    probe: Probe = module.probe
-    return probe
-
-
-_c_probe = _load_probe()
+_probe_module = c_helper("streams.scoring._member_probe")  # when built and current (streams/native.py)
+_c_probe: Probe | None = _probe_module.probe if _probe_module is not None else None
 
 _EMPTY = -1
 _NOT_STR = -2  # _c_probe: not an exact str, not looked up

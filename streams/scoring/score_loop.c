@@ -79,14 +79,21 @@ static int heap_low(PyObject *heap, double *low, int must)
     return (*low == -1.0 && PyErr_Occurred()) ? -1 : 0;
 }
 
-static int call_none(PyObject *self, PyObject *name, PyObject *args)
+/* self.name(*args), a new reference or NULL; steals `args` (NULL: Py_BuildValue failed) */
+static PyObject *call(PyObject *self, PyObject *name, PyObject *args)
 {
-    /* self.name(*args), the result dropped; steals `args` (NULL: Py_BuildValue failed) */
-    if (args == NULL) return -1;
+    if (args == NULL) return NULL;
     PyObject *method = PyObject_GetAttr(self, name);
     PyObject *r = method ? PyObject_CallObject(method, args) : NULL;
     Py_XDECREF(method);
     Py_DECREF(args);
+    return r;
+}
+
+/* the same, the result dropped: 0, or -1 on error */
+static int call_none(PyObject *self, PyObject *name, PyObject *args)
+{
+    PyObject *r = call(self, name, args);
     if (r == NULL) return -1;
     Py_DECREF(r);
     return 0;
@@ -127,23 +134,18 @@ typedef struct {
     Top tops[MAX_TOPS];
 } Ctx;
 
-static int set_long(PyObject *o, PyObject *name, long v)
+/* o.name = x; steals `x` (NULL: it could not be made) */
+static int set_attr(PyObject *o, PyObject *name, PyObject *x)
 {
-    PyObject *x = PyLong_FromLong(v);
     if (x == NULL) return -1;
     int r = PyObject_SetAttr(o, name, x);
     Py_DECREF(x);
     return r;
 }
 
-static int set_double(PyObject *o, PyObject *name, double v)
-{
-    PyObject *x = PyFloat_FromDouble(v);
-    if (x == NULL) return -1;
-    int r = PyObject_SetAttr(o, name, x);
-    Py_DECREF(x);
-    return r;
-}
+static int set_long(PyObject *o, PyObject *name, long v) { return set_attr(o, name, PyLong_FromLong(v)); }
+
+static int set_double(PyObject *o, PyObject *name, double v) { return set_attr(o, name, PyFloat_FromDouble(v)); }
 
 static int get_long(PyObject *o, PyObject *name, long *v)
 {
@@ -360,7 +362,7 @@ static PyObject *loop(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             if (!has_minute || this_minute != minute) {
                 if (has_minute) {
                     if (sync_out(&ctx) < 0) goto out;
-                    PyObject *row = PyObject_CallMethod(self, "_row", "(dd)", minute * MINUTE, clock);
+                    PyObject *row = call(self, s_row, Py_BuildValue("(dd)", minute * MINUTE, clock));
                     if (row == NULL || sync_in(&ctx) < 0) {
                         Py_XDECREF(row);
                         goto out;

@@ -32,8 +32,8 @@ from streams.worker.pipeline import Incoming, Pipeline
 
 log = logging.getLogger(__name__)
 
-# partitions -> where the group resumes each: its committed offset, or where it has none
-# (or 0), the log's start offset (what a consumer reset to the earliest offset reads first)
+# partitions -> where the group resumes each: its committed offset, or where it has none,
+# the log's start offset (what a consumer reset to the earliest offset reads first)
 Committed = Callable[[Sequence[int]], Awaitable[dict[int, int]]]
 # (partition, first, last): offsets Faust never handed were read from the log and processed
 Filled = Callable[[int, int, int], Awaitable[None]]
@@ -137,12 +137,11 @@ class Partitions:
         stale = await self.erasures.load(partition) if self.erasures is not None else ()
         if committed is None:  # not asked before the lock was taken (a revoke came in between)
             committed = (await self.commits([partition], 0.0))[partition]
-        end = committed
-        replayed = await self._replay(partition, marker + 1, end)
+        replayed = await self._replay(partition, marker + 1, committed)
         metrics.STATE_REPLAYED.inc(replayed)
         if replayed:
             log.info("partition %d: restored snapshots at offset %d, replayed %d events", partition, marker, replayed)
-        self.offsets[partition] = max(marker, end - 1)
+        self.offsets[partition] = max(marker, committed - 1)
         self.ready.add(partition)
         self.checkpointed[partition] = time.monotonic()
         if stale and self.erasures is not None:  # snapshots older than an erasure: rebuild without the member

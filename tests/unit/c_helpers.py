@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 from streams import native
@@ -12,9 +11,8 @@ def c_helper(module: str, python_twin_in_use: bool) -> ModuleType | None:
     """The built helper `module`, or None where the hot path runs as Python: then its module
     must be using its Python twin (`python_twin_in_use`), and the tests that hold the two to
     each other have nothing to compare."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
+    helper = native.c_helper(module)
+    if helper is None:
         assert native.mode != "compiled"  # built and current: it must load
         assert python_twin_in_use
-        return None
+    return helper
