@@ -247,11 +247,12 @@ STATE_RESTORED = Counter(
 STATE_REPLAYED = Counter(
     "engage_state_replayed_events_total", "Events re-read from the log to bring restored state up to date."
 )
-OFFSET_REPAIRS = ("redelivered", "missing")
+OFFSET_REPAIRS = ("redelivered", "missing", "stuck")
 OFFSETS_REPAIRED = Counter(
     "engage_offsets_repaired_total",
     "Events-log messages Faust handed out of line with the partition's log: redelivered (in state and "
-    "stored already: dropped) or missing (read from the log and processed in their place).",
+    "stored already: dropped), missing (read from the log and processed in their place) or stuck (never "
+    "handed while the agent idled: the consumer is sought back to them).",
     ["kind"],
 )
 for _kind in OFFSET_REPAIRS:  # born at 0 (see _preinitialise)

@@ -753,7 +753,18 @@ class Drill:
                 said.append(orjson.dumps(self.ownership(st)).decode())
             except OSError as exc:
                 said.append(f"{st.settings.worker_url}: {exc}")
-        return f"committed/end short: {short}; workers: {' | '.join(said)}"
+        return f"committed/end short: {short}; workers: {' | '.join(said)}; {self.worker_warnings()}"
+
+    def worker_warnings(self, limit: int = 25) -> str:
+        """The last warnings and errors of the workers' logs (what a CI failure keeps of them)."""
+        out = []
+        for st in [self.stack, *self.extra]:
+            path = st.log_dir / "worker.log"
+            with contextlib.suppress(OSError):
+                lines = path.read_text("utf-8", "replace").splitlines()
+                picked = [ln for ln in lines if any(w in ln for w in ("WARNING", "ERROR", "CRITICAL"))]
+                out.append(f"{path}: " + " / ".join(ln[-300:] for ln in picked[-limit:]))
+        return "worker logs: " + (" | ".join(out) or "none")
 
     def ownership(self, stack: LocalStack) -> dict[str, Any]:
         with urllib.request.urlopen(f"{stack.settings.worker_url}/v1/partitions", timeout=5) as resp:

@@ -52,6 +52,7 @@ from streams.worker import http, moderation, published
 from streams.worker.faults import KillSwitch
 from streams.worker.pipeline import BatchResult, DeadLetterOut, Incoming, Pipeline
 from streams.worker.recovery import Filled, Partitions
+from streams.worker.stuck import StuckWatch
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,15 @@ class EventsAgent:
         app.topic(TOPIC_SPAM_FLAGS, value_type=bytes, key_type=bytes, partitions=settings.partitions)
         # Faust's producer is aiokafka's underneath; its batch API is what a batch of records needs
         self.publisher = published.Publisher(lambda: _aiokafka_producer(app), settings.partitions)
+        self.step = ("idle", time.monotonic())  # what `handle` is doing, since when (GET /v1/partitions)
+
+    def doing(self, what: str) -> None:
+        self.step = (what, time.monotonic())
 
     async def handle(self, events: list[Any]) -> None:
+        if self.pipeline.kill_switch.lost("handover"):  # drills only (streams/worker/faults.py)
+            keep_unacknowledged(events)
+            return
         batch = [
             Incoming(e.message.value, e.message.partition, e.message.offset, e.message.timestamp) for e in events
         ]
@@ -87,9 +95,13 @@ class EventsAgent:
         #    the commit Faust sought to: waited for here, without the lock a rebalance needs).
         seen = list(dict.fromkeys(m.partition for m in batch))
         new = [p for p in seen if p not in self.partitions.ready]
+        self.doing(f"asking where partitions {new} resume" if new else "waiting for the state lock")
         committed = await self.partitions.commits(new) if new else {}
+        self.doing("waiting for the state lock")
         async with self.partitions.lock:
+            self.doing(f"restoring partitions {new}" if new else "processing")
             await self.partitions.ensure_all(seen, committed)
+            self.doing("processing")
             finishing: asyncio.Future[None] | None = None  # steps 4-5 of the piece before
             try:
                 # 2. Each partition's log exactly once, in order: messages applied already are
@@ -118,7 +130,9 @@ class EventsAgent:
             # 6. A checkpoint when due: only here, between batches, so never a half-stored batch;
             #    the most overdue partition only, copied now and written while the next batch runs.
             if self.partitions.checkpoint_due():
+                self.doing("checkpointing")
                 await self.partitions.checkpoint(self.partitions.overdue(1), wait=False)
+        self.doing("idle")
         metrics.TRACKED_MEMBERS.set(self.partitions.registry.tracked_members())
         # 7. Returning lets take() acknowledge the batch; Faust commits the offsets.
 
@@ -345,6 +359,15 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
             async with partitions.lock:
                 await partitions.checkpoint(partitions.overdue())
 
+    stuck = StuckWatch(STUCK_SECONDS)
+
+    @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+    async def _watch_stuck() -> None:
+        try:
+            await _unstick(app, agent, partitions, stuck)
+        except Exception:  # the watch goes on; the worker never depends on it
+            log.exception("stuck-partition watch failed")
+
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def _watch_lag() -> None:
         lag = await _consumer_lag(app)
@@ -379,6 +402,11 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
                 "applied": {str(p): o for p, o in sorted(partitions.offsets.items()) if p in partitions.ready},
                 "sought": {str(p): o for p, o in sorted(partitions.seeked.items())},
                 "acks": _ack_state(consumer),
+                # Faust's flow (off while it rebalances) and whether its recovery of this assignment is done
+                "flow": bool(getattr(consumer, "flow_active", False)),
+                "agent": {"doing": agent.step[0], "for_s": round(time.monotonic() - agent.step[1], 1)},
+                "state_lock_held": partitions.lock.locked(),
+                "recovered": _recovered(app),
             }
         )
 
@@ -432,6 +460,35 @@ def create_app(settings: Settings, failure: Failure | None = None) -> faust.App:
 
 
 RECOVERY_STALL_SECONDS = 20.0
+STUCK_SECONDS = 15.0  # streams/worker/stuck.py
+
+
+async def _unstick(app: faust.App, agent: EventsAgent, partitions: Partitions, watch: StuckWatch) -> None:
+    """Seek each events partition `watch` finds stuck back to where the group resumes it."""
+    consumer: Any = app.consumer  # faust.transport.consumer.Consumer
+    tps = [tp for tp in consumer.assignment() if tp.topic == TOPIC_EVENTS]
+    if not tps:
+        return
+    ends = {tp.partition: int(o) for tp, o in (await consumer.highwaters(*tps)).items() if o is not None}
+    resume = {}
+    for tp in tps:
+        committed = consumer._committed_offset.get(tp)
+        applied = partitions.offsets.get(tp.partition) if tp.partition in partitions.ready else None
+        resume[tp.partition] = max(committed or 0, -1 if applied is None else applied + 1)
+    what, since = agent.step
+    idle = what == "idle" and consumer.flow_active and _recovered(app) and not partitions.lock.locked()
+    for p in watch.check(time.monotonic(), resume, ends, since if idle else None):
+        tp = TP(TOPIC_EVENTS, p)
+        says = _ack_state(consumer).get(str(p), {})
+        log.warning(
+            "%s[%d]: %d messages past offset %d and none handed to the agent for %.0f s while it was idle; "
+            "seeking the consumer back to %d (it says: %s)",
+            TOPIC_EVENTS, p, ends[p] - resume[p], resume[p], STUCK_SECONDS, resume[p], says,
+        )
+        metrics.OFFSETS_REPAIRED.labels("stuck").inc(ends[p] - resume[p])
+        if says.get("paused"):  # by Faust or in the client: flow and recovery say it should not be
+            consumer.resume_partitions({tp})
+        await consumer.seek(tp, resume[p])
 
 
 def stalled_changelogs(recovery: Any, now: float, after: float) -> list[Any]:
@@ -505,18 +562,33 @@ def _ack_state(consumer: Any) -> dict[str, dict[str, Any]]:
     does not move): what it committed last, read last, and the acked offsets it holds."""
     out: dict[str, dict[str, Any]] = {}
     with contextlib.suppress(Exception):  # Faust's internals, best effort
+        client: Any = consumer._thread._ensure_consumer()  # aiokafka's consumer, in Faust's consumer thread
+        states = client._subscription.subscription.assignment
+        active = consumer._active_partitions or set()
         for tp in sorted(consumer.assignment()):
             if tp.topic != TOPIC_EVENTS:
                 continue
             acked = sorted(consumer._acked.get(tp, ()))
+            state = states.state_value(tp)
             out[str(tp.partition)] = {
                 "committed": consumer._committed_offset.get(tp),
                 "read": consumer._read_offset.get(tp),
                 "acked": len(acked),
                 "acked_first": acked[:3],
                 "gaps": len(consumer._gap.get(tp, ())),
+                # where the client fetches next, and whether Faust or the client holds it paused
+                "position": state.position if state is not None and state.has_valid_position else None,
+                "fetched": tp in active,
+                "paused": tp in consumer._paused_partitions or bool(state is not None and state.paused),
             }
     return out
+
+
+def _recovered(app: faust.App) -> bool | None:
+    with contextlib.suppress(Exception):  # Faust's internals, best effort
+        tables: Any = app.tables
+        return bool(tables.recovery.completed.is_set())
+    return None
 
 
 def _consumer_gap(app: faust.App) -> Filled:
@@ -555,7 +627,9 @@ def _report_seeks(app: faust.App, partitions: Partitions) -> None:
 
 
 async def _consumer_lag(app: faust.App) -> dict[tuple[str, int], int]:
-    """Messages behind the end, per assigned partition of the events topic."""
+    """Messages behind the end, per assigned partition of the events topic: from the group's
+    commit, or from the fetch position where that is behind it (a message fetched is not yet
+    processed, and one Faust never hands the agent is never committed: streams/worker/stuck.py)."""
     lag: dict[tuple[str, int], int] = {}
     try:
         consumer: Any = app.consumer
@@ -566,7 +640,9 @@ async def _consumer_lag(app: faust.App) -> dict[tuple[str, int], int]:
             pos = await consumer.position(tp)
             if high is None or pos is None:
                 continue
-            behind = max(0, int(high) - int(pos))
+            committed = consumer._committed_offset.get(tp)
+            start = int(pos) if committed is None else min(int(pos), int(committed))
+            behind = max(0, int(high) - start)
             lag[(tp.topic, tp.partition)] = behind
             metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(behind)
     except Exception as exc:  # the consumer may be mid-rebalance

@@ -6,7 +6,9 @@ no handler runs, nothing is flushed. `fail:POINT` raises `DrillFailure` there in
 a bug would: the worker must stop with exit status 1 and lose nothing (app.Failure).
 Points: `write` (raw events stored, derived rows not yet), `batch` (a batch stored and
 published, not yet acknowledged), `checkpoint` (one partition's snapshots written, the
-others not). Off (one `stat` per point) unless the setting names a file.
+others not). `lose:handover` makes the events agent act as if Faust never handed it its next
+batch: neither processed nor acknowledged, as in the hand-over the stuck-partition watch repairs
+(streams/worker/stuck.py). Off (one `stat` per point) unless the setting names a file.
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ class KillSwitch:
 
     def armed(self, point: str) -> bool:
         return self._named() == point
+
+    def lost(self, point: str) -> bool:
+        """True, once, if the drill file names `lose:point` (the file is removed)."""
+        if self._named() != f"lose:{point}":
+            return False
+        assert self.path is not None
+        self.path.unlink(missing_ok=True)
+        log.warning("fault drill: %s lost", point)
+        return True
 
     def at(self, point: str) -> None:
         """SIGKILL this process if the drill file names `point`, raise `DrillFailure` if it names

@@ -1,12 +1,16 @@
 """The missing messages before one Faust hands from beyond the commit are read from the real
 log (tests/unit/test_contiguous_log.py has the rules with a list for a log; this is the
-reader on the broker): in order, each once, with their bytes, and nothing past the one handed."""
+reader on the broker): in order, each once, with their bytes, and nothing past the one handed.
+And a partition whose hand-over to the agent was lost, with nothing after it, is sought back
+by the live worker (streams/worker/stuck.py) and its messages processed once."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,6 +20,8 @@ from kafka import KafkaProducer
 from streams.config import TOPIC_EVENTS, Settings
 from streams.worker.pipeline import Incoming
 from streams.worker.recovery import Partitions
+
+from .helpers import scalar, wait_for
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -74,3 +80,45 @@ def test_a_gap_before_a_handed_message_is_filled_from_the_broker_in_log_order(e2
     # Faust then hands them again from the commit: in state and stored, all dropped but the new ones
     again = [Incoming(v, partition, o, 0.0) for v, o in zip(values, offsets, strict=True)]
     assert [m.offset for m in asyncio.run(go(again))] == offsets[10:]
+
+
+def _metric(settings: Settings, series: str) -> float:
+    with urllib.request.urlopen(f"{settings.worker_url}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(series + " "):
+                return float(line[len(series) + 1 :])
+    raise AssertionError(f"no {series} on the worker's /metrics")
+
+
+STUCK = 'engage_offsets_repaired_total{kind="stuck"}'
+
+
+def test_a_lost_hand_over_is_sought_back_and_processed_once(e2e_settings: Settings) -> None:
+    # A rebalance meanwhile seeks every partition back to its commit anyway (what the watch does),
+    # so an attempt that saw one does not test the watch: it is tried again.
+    assert any(_lose_a_hand_over(e2e_settings) for _ in range(3)), "a rebalance came during each of three attempts"
+
+
+def _lose_a_hand_over(settings: Settings) -> bool:
+    """False if a rebalance came meanwhile."""
+    community = f"c-lost-{uuid.uuid4().hex[:8]}"
+    stored = f"SELECT count() FROM engagement.events WHERE community_id = '{community}'"
+    # the worker is consuming: a first event of the community goes through
+    _produce(settings, community, [_like(community, 0)])
+    wait_for(lambda: scalar(settings, stored) == 1, 60, "a first event to be processed")
+    before, rebalances = _metric(settings, STUCK), _metric(settings, "engage_rebalances_total")
+    switch = Path(settings.fault_kill_file)
+    switch.write_text("lose:handover")  # the agent's next batch: neither processed nor acknowledged
+    try:
+        _produce(settings, community, [_like(community, i) for i in range(1, 6)])
+        wait_for(lambda: not switch.exists(), 30, "the worker to take the batch and lose it")
+        # nothing follows on that partition, so only the watch brings them back (15 s idle)
+        wait_for(lambda: scalar(settings, stored) == 6, 90, "the lost events to be processed")
+    finally:
+        switch.unlink(missing_ok=True)
+    if _metric(settings, "engage_rebalances_total") != rebalances:
+        return False
+    distinct = f"SELECT uniqExact(event_id) FROM engagement.events WHERE community_id = '{community}'"
+    assert scalar(settings, distinct) == 6
+    assert _metric(settings, STUCK) - before >= 5
+    return True
