@@ -11,7 +11,9 @@ lives in a small dict instead. A bounded dict of recently resolved ids (at most 
 out in the order ids are first resolved, so they are the same on every replay.
 
 Built by `make native`, the probe of a batch's ids runs in C (member_probe.c: the same
-probe, ~1 us -> ~0.06-0.11 us an id); without it, as Python, the same indexes come out.
+probe, ~1 us -> ~0.06-0.11 us an id), and so does numbering the ids it did not know (`append`:
+the same slots, collisions and order as the Python loop in `resolve`); without it, as Python,
+the same indexes come out.
 """
 
 from __future__ import annotations
@@ -25,10 +27,15 @@ import numpy.typing as npt
 from streams.native import c_helper
 
 Probe = Callable[[list[str], "array[int]", "array[int]", "array[int]", bytearray, dict[str, int]], list[int]]
+Append = Callable[
+    [list[str], list[int], "array[int]", "array[int]", "array[int]", bytearray, dict[str, int]],
+    tuple[bytes, bytes, bytes],
+]
 
 
 _probe_module = c_helper("streams.scoring._member_probe")  # when built and current (streams/native.py)
 _c_probe: Probe | None = _probe_module.probe if _probe_module is not None else None
+_c_append: Append | None = _probe_module.append if _probe_module is not None else None
 
 _EMPTY = -1
 _NOT_STR = -2  # _c_probe: not an exact str, not looked up
@@ -148,6 +155,8 @@ class MemberIndex:
         half = max(_RECENT_MIN, first_new >> 4) >> 1
         if _c_probe is not None:  # every known id at once; the rest (new ones) below
             found = _c_probe(names, self._slots, self._hashes, self._ends, self._blob, self._collisions)
+            if _c_append is not None and _NOT_STR not in found:
+                return self._append_c(names, found, first_new, recent, half)
         else:
             get = recent.get
             found = [get(name, -1) for name in names]
@@ -204,6 +213,30 @@ class MemberIndex:
                 self._older = older = recent
                 self._recent = recent = {}
             recent[name] = known
+        return found, first_new
+
+    def _append_c(
+        self, names: list[str], found: list[int], first_new: int, recent: dict[str, int], half: int
+    ) -> tuple[list[int], int]:
+        """`resolve` with the new ids numbered in C (`_c_append`: the same order, slots and
+        collisions as the loop in `resolve`), once the table is grown to hold all of them."""
+        assert _c_append is not None
+        new = found.count(-1)
+        if new:
+            while first_new + new - len(self._collisions) > _MAX_LOAD * len(self._slots):
+                self._grow()
+            blob, ends, hashes = _c_append(
+                names, found, self._slots, self._hashes, self._ends, self._blob, self._collisions
+            )
+            self._blob += blob
+            self._ends.frombytes(ends)
+            self._hashes.frombytes(hashes)
+            for name, idx in zip(names, found, strict=True):
+                if idx >= first_new:  # new ids are remembered, as in `resolve`
+                    if len(recent) >= half:
+                        self._older = recent
+                        self._recent = recent = {}
+                    recent[name] = idx
         return found, first_new
 
     def _append(self, name: str, h: int, free: int) -> int:

@@ -33,6 +33,66 @@ def _ids(rng: random.Random, n: int) -> list[str]:
     return list(dict.fromkeys("".join(rng.choices(alphabet, k=rng.randint(1, 24))) for _ in range(n)))
 
 
+def _c_append() -> Any:
+    helper = c_helper("streams.scoring._member_probe", member_index._c_append is None)
+    return helper.append if helper is not None else None
+
+
+def test_new_ids_numbered_in_c_or_in_python_give_the_same_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(12)
+    ids = _ids(rng, 40_000)
+    batches = [rng.sample(ids, rng.randint(1, 3_000)) for _ in range(50)]
+
+    def run() -> tuple[list[tuple[list[int], int]], list[str], list[list[int]], int]:
+        index = MemberIndex()
+        resolved = [index.resolve(list(dict.fromkeys(b))) for b in batches]
+        found = [index.find(b) for b in batches[:5]]
+        return resolved, index.ids(), found, len(index._slots)
+
+    in_c = run()
+    monkeypatch.setattr(member_index, "_c_append", None)
+    assert run() == in_c
+    assert in_c[2] == [[in_c[1].index(i) for i in b] for b in batches[:5]]
+
+
+def test_c_append_numbers_new_ids_in_order_and_files_a_taken_hash_under_collisions() -> None:
+    append = _c_append()
+    if append is None:
+        return
+    index = MemberIndex()
+    index.resolve(["alice"])
+    slots, hashes = index._slots, index._hashes
+    mask = len(slots) - 1
+    # "bob"'s 32-bit hash is alice's, and alice sits in bob's home slot: bob goes to collisions
+    slots[hash("alice") & mask] = -1
+    slots[hash("bob") & mask] = 0
+    hashes[0] = hash("bob") & 0xFFFF_FFFF
+    collisions: dict[str, int] = {}
+    found = [-1, 0, -1, -1]
+    names = ["bob", "alice", "carol", "carol"]  # carol twice: the second keeps the first's index
+    blob, ends, added = append(names, found, slots, hashes, index._ends, index._blob, collisions)
+    assert found == [1, 0, 2, 2]
+    assert collisions == {"bob": 1}
+    assert blob == b"bobcarol"
+    assert array("I", ends).tolist() == [8, 13]  # after alice's 5 bytes
+    assert array("I", added).tolist() == [hash("bob") & 0xFFFF_FFFF, hash("carol") & 0xFFFF_FFFF]
+    assert slots[hash("bob") & mask] == 0 and 2 in slots.tolist() and 1 not in slots.tolist()
+
+
+def test_c_append_refuses_what_it_cannot_number() -> None:
+    append = _c_append()
+    if append is None:
+        return
+    index = MemberIndex()
+    with pytest.raises(ValueError, match="one found index per name"):
+        append(["a"], [], index._slots, index._hashes, index._ends, index._blob, {})
+    with pytest.raises(TypeError, match="must be str"):
+        append([7], [-1], index._slots, index._hashes, index._ends, index._blob, {})
+    full = array("i", [0] * 4)  # every slot taken by member 0, whose hash matches nothing
+    with pytest.raises(RuntimeError, match="table full"):
+        append(["x"], [-1], full, array("I", [hash("x") + 1 & 0xFFFF_FFFF]), array("I", [1]), bytearray(b"q"), {})
+
+
 def test_with_and_without_the_c_probe_the_same_indexes_come_out(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(11)
     ids = _ids(rng, 30_000)
